@@ -1,0 +1,56 @@
+"""Identifiers: runs, events, checkpoints and interventions.
+
+An id is ``<prefix>-<time><random>``: ``<time>`` is the UTC time in milliseconds,
+nine base-36 digits wide so ids sort by creation time as plain strings; ``<random>``
+is eight base-36 digits from :func:`secrets.choice`, so two clones minting ids in
+the same millisecond still differ (about 2.8e12 choices). Ids use only ``[0-9a-z-]``
+and are therefore safe as a path component, a ref component and a trailer value
+(seed ``000_78460206fc1b2322.txt``: ``run-41ezmk``, time-sortable and unique).
+
+Standard library only: the hooks mint ids.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+_TIME_WIDTH = 9  # 36**9 ms is about 3,200 years
+_RANDOM_WIDTH = 8
+
+PREFIXES = ("run", "ev", "cp", "iv")
+
+#: Any id gitrunr mints for ``prefix``. Runs from elsewhere (hand-written or older
+#: formats) must still match ``run-[0-9a-z]{4,40}`` to be accepted as run ids.
+RUN_ID_RE = re.compile(r"run-[0-9a-z]{4,40}")
+EVENT_ID_RE = re.compile(r"ev-[0-9a-z]{17}")
+CHECKPOINT_ID_RE = re.compile(r"cp-[0-9a-z]{17}")
+INTERVENTION_ID_RE = re.compile(r"iv-[0-9a-z]{17}")
+
+
+def _base36(n: int, width: int) -> str:
+    digits = []
+    while n:
+        n, r = divmod(n, 36)
+        digits.append(_ALPHABET[r])
+    return "".join(reversed(digits)).rjust(width, "0")
+
+
+def new_id(prefix: str, *, now_ms: int | None = None) -> str:
+    """Mint a fresh id such as ``run-0mi8x2k3f7d9qz0a4``.
+
+    ``prefix`` is one of :data:`PREFIXES`. ``now_ms`` (milliseconds since the Unix
+    epoch) is for tests; it defaults to the current time.
+    """
+    if prefix not in PREFIXES:
+        raise ValueError(f"unknown id prefix {prefix!r}")
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    rand = "".join(secrets.choice(_ALPHABET) for _ in range(_RANDOM_WIDTH))
+    return f"{prefix}-{_base36(ms, _TIME_WIDTH)}{rand}"
+
+
+def is_run_id(value: str) -> bool:
+    """True when ``value`` is a well-formed run id (``run-`` then 4 to 40 of ``[0-9a-z]``)."""
+    return RUN_ID_RE.fullmatch(value) is not None
