@@ -1,0 +1,539 @@
+"""The ledger: every run's events, kept on ``refs/runr/ledger``.
+
+The ledger is a chain of commits that is never checked out, so it never touches a
+work tree and no branch operation can undo it. Its tree (``docs/storage.md``)::
+
+    ledger.json                                   format marker (LedgerFormat)
+    runs/<shard>/<run-id>/run.json                snapshot (RunSnapshot)
+    runs/<shard>/<run-id>/events/<event-id>.json  one immutable file per event
+
+``<shard>`` is the first two hex digits of SHA-1(run id), so appending rewrites a
+handful of small trees whatever the number of runs. Event files are never changed
+or removed, and event ids are unique and time-sortable, so two ledgers merge by the
+union of their files. Every chain starts from the same fixed root commit
+(:func:`root_commit`), so two clones' ledgers always share history.
+
+Writes (:func:`append`) build objects first and then move ``refs/runr/ledger`` and
+``refs/notes/runr`` together with one compare-and-swap transaction, retrying from a
+fresh read when another writer won the race.
+
+The hooks do not write here directly (pygit2 and pydantic take ~170 ms to import):
+they append to a spool of small JSON files (:mod:`gitrunr.state`) and
+:func:`flush` moves the spool into the ledger. Every command flushes before it reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pygit2
+from pydantic import ValidationError
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_random_exponential
+
+from gitrunr import events as run_events
+from gitrunr import notes
+from gitrunr.errors import CorruptRecordError, GitError, RefRaceError, RunrError
+from gitrunr.ids import _base36
+from gitrunr.models import (
+    EVENT_ADAPTER,
+    CheckpointRecorded,
+    CommitNote,
+    CommitRewritten,
+    Event,
+    InterventionLinked,
+    InterventionRecorded,
+    LedgerFormat,
+    NoteLink,
+    RunSnapshot,
+)
+from gitrunr.objects import (
+    cas_update_refs,
+    json_blob,
+    read_model,
+    ref_target,
+    signature,
+    tree_entry,
+    update_tree,
+)
+from gitrunr.repo import RunrRepo
+from gitrunr.state import REJECTED, read_json, write_json_atomic
+
+LEDGER_REF = "refs/runr/ledger"
+#: How long a writer keeps retrying a lost compare-and-swap before giving up.
+RETRY_SECONDS = 120.0
+_ROOT_IDENTITY = ("gitrunr", "gitrunr@localhost")
+
+
+def shard(run_id: str) -> str:
+    """The shard directory of a run: the first two hex digits of SHA-1(run id)."""
+    return hashlib.sha1(run_id.encode()).hexdigest()[:2]
+
+
+def run_dir(run_id: str) -> str:
+    """``runs/<shard>/<run-id>``: where a run's files live in the ledger tree."""
+    return f"runs/{shard(run_id)}/{run_id}"
+
+
+def identity(repo: pygit2.Repository) -> tuple[str, str]:
+    """The committer identity git would use: ``GIT_COMMITTER_*`` then ``user.*`` config.
+
+    Falls back to ``unknown <unknown@localhost>`` rather than failing, so a machine
+    with no identity configured still records (the actor is then visibly unknown).
+    """
+    name = os.environ.get("GIT_COMMITTER_NAME")
+    email = os.environ.get("GIT_COMMITTER_EMAIL")
+    config = repo.config
+    if name is None:
+        name = config["user.name"] if "user.name" in config else "unknown"
+    if email is None:
+        email = config["user.email"] if "user.email" in config else "unknown@localhost"
+    return name, email
+
+
+def actor(repo: pygit2.Repository) -> str:
+    """``Name <email>`` of :func:`identity`."""
+    name, email = identity(repo)
+    return f"{name} <{email}>"
+
+
+def root_commit(repo: pygit2.Repository) -> pygit2.Oid:
+    """Write (or find) the ledger's fixed root commit and return its id.
+
+    Its bytes are the same in every repository (a fixed tree holding only
+    ``ledger.json``, a fixed author and date), so every clone's ledger starts from
+    the same commit.
+    """
+    fmt = json_blob(repo, LedgerFormat())
+    tree = update_tree(repo, None, {"ledger.json": fmt})
+    sig = pygit2.Signature(*_ROOT_IDENTITY, 0, 0)
+    oid: pygit2.Oid = repo.create_commit(None, sig, sig, "gitrunr ledger\n", tree, [])
+    return oid
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass
+class LedgerView:
+    """The ledger at one commit, read lazily and cached. ``tip`` None: an empty ledger."""
+
+    repo: pygit2.Repository
+    tip: pygit2.Oid | None
+    _tree: pygit2.Tree | None = field(init=False, default=None)
+    _runs: dict[str, RunSnapshot | None] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.tip is not None:
+            commit = self.repo.get(self.tip)
+            if not isinstance(commit, pygit2.Commit):
+                raise CorruptRecordError(
+                    f"{LEDGER_REF} points at {self.tip}, which is not a commit; restore it "
+                    f"from `git reflog {LEDGER_REF}`"
+                )
+            self._tree = commit.tree
+
+    @property
+    def tree(self) -> pygit2.Tree | None:
+        return self._tree
+
+    def run(self, run_id: str) -> RunSnapshot | None:
+        """The snapshot of ``run_id``, or None if the ledger has no such run.
+
+        Raises :class:`CorruptRecordError` when ``run.json`` fails validation.
+        """
+        if run_id not in self._runs:
+            path = f"{run_dir(run_id)}/run.json"
+            obj = tree_entry(self.repo, self._tree, path)
+            self._runs[run_id] = None if obj is None else read_model(
+                self.repo, obj, RunSnapshot, f"{LEDGER_REF}:{path}")
+        return self._runs[run_id]
+
+    def events(self, run_id: str) -> list[Event]:
+        """All events of ``run_id`` in id order; CorruptRecordError names a bad file."""
+        base = f"{run_dir(run_id)}/events"
+        tree = tree_entry(self.repo, self._tree, base)
+        if not isinstance(tree, pygit2.Tree):
+            return []
+        found: list[Event] = []
+        for entry in tree:
+            where = f"{LEDGER_REF}:{base}/{entry.name}"
+            blob = self.repo[entry.id]
+            if not isinstance(blob, pygit2.Blob):
+                raise CorruptRecordError(f"{where} is not a file")
+            try:
+                event = EVENT_ADAPTER.validate_json(blob.data)
+            except ValidationError as exc:
+                raise CorruptRecordError(f"{where} fails validation: {exc.errors()[0]['msg']}"
+                                         ) from None
+            if f"{event.event_id}.json" != entry.name or event.run_id != run_id:
+                raise CorruptRecordError(f"{where} holds event {event.event_id} of "
+                                         f"{event.run_id}, not what its path says")
+            found.append(event)
+        return sorted(found, key=lambda e: e.event_id)
+
+    def run_ids(self) -> list[str]:
+        """Every run id in the ledger, newest first (ids sort by creation time)."""
+        runs = tree_entry(self.repo, self._tree, "runs")
+        ids: list[str] = []
+        if not isinstance(runs, pygit2.Tree):
+            return ids
+        for shard_entry in runs:
+            sub = self.repo[shard_entry.id]
+            if isinstance(sub, pygit2.Tree):
+                ids.extend(e.name for e in sub if e.name)
+        return sorted(ids, reverse=True)
+
+    def runs(self) -> Iterator[RunSnapshot]:
+        """Every run's snapshot, newest first."""
+        for run_id in self.run_ids():
+            snapshot = self.run(run_id)
+            if snapshot is not None:
+                yield snapshot
+
+
+def read(repo: RunrRepo) -> LedgerView:
+    """The ledger as it is now."""
+    return LedgerView(repo.git, ref_target(repo.git, LEDGER_REF))
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@dataclass
+class AppendResult:
+    """What :func:`append` did: events applied, events skipped as already present or
+    changing nothing, events refused (with the error), and the new ledger commit."""
+
+    applied: list[Event] = field(default_factory=list)
+    skipped: list[Event] = field(default_factory=list)
+    rejected: list[tuple[Event, RunrError]] = field(default_factory=list)
+    commit: pygit2.Oid | None = None
+    snapshots: dict[str, RunSnapshot] = field(default_factory=dict)
+
+
+def append(repo: RunrRepo, new_events: Sequence[Event], *, partial: bool = False,
+           message: str | None = None) -> AppendResult:
+    """Append events to the ledger and update the notes of the commits they name.
+
+    Each event is checked against its run's state (:func:`gitrunr.events.check`). With
+    ``partial`` false (commands), the first refused event raises and nothing is
+    written; with ``partial`` true (the spool), refused events are returned in
+    ``rejected`` and the rest are written. An event whose file already exists, or
+    that changes nothing, is skipped, which makes replaying the spool idempotent.
+
+    Raises :class:`RunrError` subclasses: a refused event, :class:`CorruptRecordError`
+    for an invalid stored document, :class:`GitError` when writing fails or the ref
+    kept moving for :data:`RETRY_SECONDS`.
+    """
+    retrying = Retrying(
+        retry=retry_if_exception_type(RefRaceError), stop=stop_after_delay(RETRY_SECONDS),
+        wait=wait_random_exponential(multiplier=0.005, max=0.25), reraise=True,
+    )
+    try:
+        for attempt in retrying:
+            with attempt:
+                return _append_once(repo, new_events, partial=partial, message=message)
+    except RefRaceError as race:
+        raise GitError(f"gave up writing the ledger after {RETRY_SECONDS:.0f}s of "
+                       f"concurrent updates: {race}; try again") from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _append_once(repo: RunrRepo, new_events: Sequence[Event], *, partial: bool,
+                 message: str | None) -> AppendResult:
+    git = repo.git
+    old_tip = ref_target(git, LEDGER_REF)
+    old_notes = ref_target(git, notes.NOTES_REF)
+    view = LedgerView(git, old_tip)
+    result = AppendResult()
+    changes: dict[str, pygit2.Oid | None] = {}
+    note_links: dict[str, list[NoteLink]] = {}
+
+    by_run: dict[str, list[Event]] = {}
+    for event in new_events:
+        by_run.setdefault(event.run_id, []).append(event)
+    for run_id, run_new in by_run.items():
+        base = run_dir(run_id)
+        snapshot = view.run(run_id)
+        events_tree = tree_entry(git, view.tree, f"{base}/events")
+        present = {e.name for e in events_tree} if isinstance(events_tree, pygit2.Tree) else set()
+        accepted: list[Event] = []
+        for event in sorted(run_new, key=lambda e: e.event_id):
+            if f"{event.event_id}.json" in present or (
+                    snapshot is not None and run_events.is_noop(snapshot, event)):
+                result.skipped.append(event)
+                continue
+            try:
+                run_events.check(snapshot, event)
+            except RunrError as exc:
+                if not partial:
+                    raise
+                result.rejected.append((event, exc))
+                continue
+            if snapshot is not None and event.event_id < snapshot.last_event_id:
+                # An older event arrived late (another clone, a slow writer): the
+                # snapshot is the replay of the whole log, so replay it.
+                snapshot = run_events.replay([*view.events(run_id), *accepted, event])
+            else:
+                snapshot = run_events.apply(snapshot, event)
+            accepted.append(event)
+            present.add(f"{event.event_id}.json")
+            changes[f"{base}/events/{event.event_id}.json"] = json_blob(git, event)
+            for sha, link in _note_links(event, snapshot):
+                note_links.setdefault(sha, []).append(link)
+        if accepted and snapshot is not None:
+            changes[f"{base}/run.json"] = json_blob(git, snapshot)
+            result.applied.extend(accepted)
+            result.snapshots[run_id] = snapshot
+
+    if not result.applied:
+        return result
+
+    when = datetime.now(UTC)
+    sig = signature(*identity(git), when)
+    parent = old_tip if old_tip is not None else root_commit(git)
+    parent_commit = git[parent]
+    assert isinstance(parent_commit, pygit2.Commit)
+    tree = update_tree(git, parent_commit.tree, changes)
+    summary = message or _commit_message(result.applied)
+    commit = git.create_commit(None, sig, sig, summary, tree, [parent])
+    updates: list[tuple[str, pygit2.Oid, pygit2.Oid | None]] = [(LEDGER_REF, commit, old_tip)]
+    if note_links:
+        notes_commit = _write_notes(git, old_notes, note_links, sig)
+        updates.append((notes.NOTES_REF, notes_commit, old_notes))
+    cas_update_refs(git, str(repo.cwd), updates, summary.splitlines()[0])
+    result.commit = commit
+    return result
+
+
+def _note_links(event: Event, snapshot: RunSnapshot) -> Iterable[tuple[str, NoteLink]]:
+    run_id = event.run_id
+    if isinstance(event, CheckpointRecorded):
+        yield event.sha, NoteLink(run_id=run_id, kind="checkpoint",
+                                  checkpoint_id=event.checkpoint_id, patch_id=event.patch_id)
+    elif isinstance(event, InterventionRecorded) and event.commit_sha is not None:
+        yield event.commit_sha, NoteLink(run_id=run_id, kind="intervention",
+                                         intervention_id=event.intervention_id,
+                                         patch_id=event.patch_id)
+    elif isinstance(event, InterventionLinked):
+        yield event.sha, NoteLink(run_id=run_id, kind="intervention",
+                                  intervention_id=event.intervention_id,
+                                  patch_id=event.patch_id)
+    elif isinstance(event, CommitRewritten):
+        for cp in snapshot.checkpoints:
+            if cp.sha == event.new_sha:
+                yield cp.sha, NoteLink(run_id=run_id, kind="checkpoint",
+                                       checkpoint_id=cp.checkpoint_id, patch_id=cp.patch_id)
+        for iv in snapshot.interventions:
+            if iv.commit_sha == event.new_sha:
+                yield event.new_sha, NoteLink(run_id=run_id, kind="intervention",
+                                              intervention_id=iv.intervention_id,
+                                              patch_id=iv.patch_id)
+
+
+def _write_notes(git: pygit2.Repository, old: pygit2.Oid | None,
+                 links: dict[str, list[NoteLink]], sig: pygit2.Signature) -> pygit2.Oid:
+    old_commit = git[old] if old is not None else None
+    if old_commit is not None and not isinstance(old_commit, pygit2.Commit):
+        raise CorruptRecordError(f"{notes.NOTES_REF} points at {old}, which is not a commit")
+    tree = old_commit.tree if isinstance(old_commit, pygit2.Commit) else None
+    changes: dict[str, pygit2.Oid | None] = {}
+    for sha, new_links in links.items():
+        path = notes.locate(tree, sha)
+        existing: CommitNote | None = None
+        if path is not None:
+            blob = tree_entry(git, tree, path)
+            if isinstance(blob, pygit2.Blob):
+                existing = notes.parse(blob.data, sha)
+        changes[path or notes.new_path(sha)] = git.create_blob(
+            notes.encode(notes.merge(existing, new_links)))
+    new_tree = update_tree(git, tree, changes)
+    parents = [old] if old is not None else []
+    oid: pygit2.Oid = git.create_commit(None, sig, sig, "Notes added by 'git runr'\n",
+                                        new_tree, parents)
+    return oid
+
+
+def _commit_message(applied: Sequence[Event]) -> str:
+    first = applied[0]
+    head = f"runr: {first.type} {first.run_id}"
+    if len(applied) > 1:
+        head += f" (+{len(applied) - 1} more)"
+    body = "".join(f"{e.event_id} {e.type} {e.run_id}\n" for e in applied)
+    return f"{head}\n\n{body}"
+
+
+# --------------------------------------------------------------------------- patch-id
+
+
+def patch_id(git: pygit2.Repository, commit: pygit2.Commit) -> str | None:
+    """The stable patch-id of ``commit`` against its first parent (git-patch-id(1)
+    ``--stable``, computed by libgit2), or None for a merge or a commit with no diff.
+    """
+    if len(commit.parents) > 1:
+        return None
+    if commit.parents:
+        diff = git.diff(commit.parents[0], commit)
+    else:
+        diff = commit.tree.diff_to_tree(swap=True)
+    if len(diff) == 0:
+        return None
+    pid = diff.patchid
+    return None if pid is None or pid.raw == b"\0" * len(pid.raw) else str(pid)
+
+
+# --------------------------------------------------------------------------- the spool
+
+
+@dataclass
+class FlushResult:
+    """What :func:`flush` did, in numbers, and the spool entries it set aside."""
+
+    applied: int = 0
+    skipped: int = 0
+    rejected: list[str] = field(default_factory=list)
+
+
+def flush(repo: RunrRepo) -> FlushResult:
+    """Move every spooled hook record into the ledger; idempotent and safe to race.
+
+    Each spool file is deleted only after the ledger holds its events. An entry
+    that cannot be applied (unreadable, invalid, or refused by its run's state) is
+    moved to ``spool/rejected/`` beside a ``.reason`` file, never silently dropped.
+    """
+    spool = repo.spool_dir
+    try:
+        paths = sorted(p for p in spool.iterdir() if p.suffix == ".json")
+    except FileNotFoundError:
+        return FlushResult()
+    if not paths:
+        return FlushResult()
+    result = FlushResult()
+    planned: list[tuple[Path, list[Event]]] = []
+    note_index: dict[str, pygit2.Oid] | None = None
+    for path in paths:
+        try:
+            doc = read_json(path)
+            if doc is None:  # another flusher took it
+                continue
+            if doc.get("kind") == "rewrite":
+                if note_index is None:
+                    notes_tip = ref_target(repo.git, notes.NOTES_REF)
+                    notes_commit = repo.git[notes_tip] if notes_tip is not None else None
+                    note_index = notes.index(repo.git, notes_commit.tree if isinstance(
+                        notes_commit, pygit2.Commit) else None)
+                planned.append((path, _rewrite_events(repo, path.stem, doc, note_index)))
+            else:
+                event = EVENT_ADAPTER.validate_python(doc.get("event"))
+                planned.append((path, [_complete(repo, event)]))
+        except (ValueError, ValidationError, RunrError, KeyError, TypeError) as exc:
+            _reject(path, f"unreadable spool entry: {exc}")
+            result.rejected.append(path.name)
+    events = [e for _, evs in planned for e in evs]
+    outcome = append(repo, events, partial=True)
+    refused = {id(e): err for e, err in outcome.rejected}
+    for path, evs in planned:
+        errors = [refused[id(e)] for e in evs if id(e) in refused]
+        if errors:
+            _reject(path, "; ".join(err.message for err in errors))
+            result.rejected.append(path.name)
+        else:
+            path.unlink(missing_ok=True)
+    result.applied = len(outcome.applied)
+    result.skipped = len(outcome.skipped)
+    return result
+
+
+def _complete(repo: RunrRepo, event: Event) -> Event:
+    """Fill in what a hook leaves to the flusher: the commit's patch-id and, for an
+    intervention, the files it changed."""
+    if isinstance(event, CheckpointRecorded | InterventionLinked) and event.patch_id is None:
+        commit = repo.git.get(event.sha)
+        if not isinstance(commit, pygit2.Commit):
+            raise CorruptRecordError(f"commit {event.sha} is not in the repository")
+        update: dict[str, object] = {"patch_id": patch_id(repo.git, commit)}
+        if isinstance(event, InterventionLinked) and not event.files_changed:
+            update["files_changed"] = changed_files(repo.git, commit)
+        return event.model_copy(update=update)
+    return event
+
+
+def changed_files(git: pygit2.Repository, commit: pygit2.Commit) -> list[str]:
+    """Paths ``commit`` changes against its first parent (every path of a root commit)."""
+    if commit.parents:
+        diff = git.diff(commit.parents[0], commit)
+    else:
+        diff = commit.tree.diff_to_tree(swap=True)
+    paths = {d.delta.new_file.path for d in diff} | {d.delta.old_file.path for d in diff}
+    return sorted(paths)
+
+
+def _rewrite_events(repo: RunrRepo, entry_id: str, doc: dict[str, object],
+                    note_index: dict[str, pygit2.Oid]) -> list[Event]:
+    """``commit_rewritten`` events for each rewritten commit that a note links to a run.
+
+    Event ids are derived from the spool entry, the pair and the run, so flushing the
+    same entry twice produces the same ids (and the second time, nothing new).
+    """
+    kind = str(doc.get("rewrite", "rebase"))
+    at = datetime.fromisoformat(str(doc["at"]))
+    who = str(doc.get("actor") or actor(repo.git))
+    pairs = doc.get("pairs")
+    if not isinstance(pairs, list):
+        raise ValueError("rewrite entry has no pairs")
+    made: list[Event] = []
+    for pair in pairs:
+        old, new = str(pair[0]), str(pair[1])
+        if old == new:  # rebase -i reports unchanged commits too
+            continue
+        blob_id = note_index.get(old)
+        if blob_id is None:
+            continue
+        blob = repo.git[blob_id]
+        if not isinstance(blob, pygit2.Blob):
+            continue
+        note = notes.parse(blob.data, old)
+        commit = repo.git.get(new)
+        if not isinstance(commit, pygit2.Commit):
+            raise CorruptRecordError(f"rewritten commit {new} is not in the repository")
+        pid = patch_id(repo.git, commit)
+        for run_id in sorted({link.run_id for link in note.links}):
+            digest = int(hashlib.sha1(f"{entry_id}:{old}:{new}:{run_id}".encode()).hexdigest(),
+                         16)
+            event_id = f"ev-{entry_id[3:12]}{_base36(digest, 8)[-8:]}"
+            made.append(CommitRewritten(
+                event_id=event_id, run_id=run_id, at=at, actor=who, old_sha=old,
+                new_sha=new, patch_id=pid, rewrite=kind,
+            ))
+    return made
+
+
+def _reject(path: Path, reason: str) -> None:
+    target = path.parent / REJECTED / path.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(path, target)
+    except FileNotFoundError:
+        return
+    write_json_atomic(target.with_suffix(".reason.json"), {"reason": reason})
+
+
+def rejected_count(repo: RunrRepo) -> int:
+    """How many spool entries sit in ``spool/rejected/`` awaiting a person."""
+    try:
+        return sum(1 for p in (repo.spool_dir / REJECTED).iterdir()
+                   if p.name.endswith(".json") and not p.name.endswith(".reason.json"))
+    except FileNotFoundError:
+        return 0
+
+
+def check_writable(repo: RunrRepo) -> None:
+    """Raise :class:`GitError` early when the object database cannot be written."""
+    objects = repo.common_dir / "objects"
+    if not os.access(objects, os.W_OK):
+        raise GitError(f"cannot write to {objects}: the repository is read-only here")

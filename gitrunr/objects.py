@@ -1,0 +1,163 @@
+"""Building git objects and moving refs safely.
+
+Writes follow one order (STYLE.md, "Writing to git"): blobs, trees and the commit
+first, with the old tip as parent; then a compare-and-swap update of the ref, which
+fails if the ref moved since it was read. The update goes through
+``git update-ref --stdin``, which applies several ref updates as one transaction
+(git-update-ref(1): "all modifications are performed atomically"), because pygit2's
+``Reference.set_target`` does not check the old value.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import pygit2
+from pydantic import BaseModel, ValidationError
+
+from gitrunr.errors import CorruptRecordError, GitError, RefRaceError
+from gitrunr.git import first_line, run_git
+
+M = TypeVar("M", bound=BaseModel)
+
+#: A path in a tree mapped to a blob id (set) or None (remove).
+TreeChanges = Mapping[str, pygit2.Oid | None]
+
+
+def update_tree(repo: pygit2.Repository, base: pygit2.Tree | None,
+                changes: TreeChanges) -> pygit2.Oid:
+    """Write the tree ``base`` with ``changes`` applied, and return its id.
+
+    Only the trees on the changed paths are rewritten; everything else is shared
+    with ``base``, so the cost grows with the depth and width of the changed
+    directories, not with the size of the whole tree. Directories left empty are
+    dropped, as git cannot store an empty tree in a tree.
+    """
+    builder = repo.TreeBuilder(base) if base is not None else repo.TreeBuilder()
+    nested: dict[str, dict[str, pygit2.Oid | None]] = {}
+    for path, oid in changes.items():
+        head, _, rest = path.partition("/")
+        if rest:
+            nested.setdefault(head, {})[rest] = oid
+        elif oid is None:
+            if builder.get(head) is not None:
+                builder.remove(head)
+        else:
+            builder.insert(head, oid, pygit2.enums.FileMode.BLOB)
+    for head, sub in nested.items():
+        subtree = None
+        if base is not None and head in base:
+            obj = repo[base[head].id]
+            if isinstance(obj, pygit2.Tree):
+                subtree = obj
+        new = update_tree(repo, subtree, sub)
+        if len(repo[new]) == 0:  # type: ignore[arg-type]
+            if builder.get(head) is not None:
+                builder.remove(head)
+        else:
+            builder.insert(head, new, pygit2.enums.FileMode.TREE)
+    oid: pygit2.Oid = builder.write()
+    return oid
+
+
+def tree_entry(repo: pygit2.Repository, tree: pygit2.Tree | None,
+               path: str) -> pygit2.Object | None:
+    """The object at ``path`` (``a/b/c``) in ``tree``, or None if there is none."""
+    if tree is None:
+        return None
+    try:
+        entry = tree[path]
+    except KeyError:
+        return None
+    return repo[entry.id]
+
+
+def json_blob(repo: pygit2.Repository, doc: BaseModel) -> pygit2.Oid:
+    """Store ``doc`` as a canonical JSON blob (2-space indent, final newline)."""
+    data = doc.model_dump_json(indent=2, by_alias=True) + "\n"
+    oid: pygit2.Oid = repo.create_blob(data.encode())
+    return oid
+
+
+def read_model(repo: pygit2.Repository, obj: pygit2.Object | None,
+                             model: type[M], where: str) -> M:
+    """Parse and validate the JSON blob ``obj`` as ``model``.
+
+    ``where`` names the document for errors (``refs/runr/ledger:runs/ab/run-x/run.json``).
+    Raises :class:`CorruptRecordError` when the object is missing, not a blob, not
+    JSON, or fails validation.
+    """
+    if not isinstance(obj, pygit2.Blob):
+        raise CorruptRecordError(f"{where} is missing or not a file")
+    return validate_json(obj.data, model, where)
+
+
+def validate_json(data: bytes, model: type[M], where: str) -> M:
+    """Validate JSON bytes as ``model``; :class:`CorruptRecordError` names ``where``."""
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as exc:
+        raise CorruptRecordError(f"{where} fails validation: {_brief(exc)}") from None
+
+
+def _brief(exc: ValidationError) -> str:
+    errors = exc.errors()
+    first = errors[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "document"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{loc}: {first['msg']}{more}"
+
+
+def load_json(data: bytes, where: str) -> Any:
+    """Parse JSON bytes; :class:`CorruptRecordError` names ``where`` on failure."""
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CorruptRecordError(f"{where} is not valid JSON: {exc}") from None
+
+
+def signature(name: str, email: str, when: datetime) -> pygit2.Signature:
+    """A git signature at ``when`` (an aware datetime)."""
+    offset = when.utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+    return pygit2.Signature(name, email, int(when.timestamp()), minutes)
+
+
+def ref_target(repo: pygit2.Repository, name: str) -> pygit2.Oid | None:
+    """The object id ``name`` points at, or None when the ref does not exist."""
+    try:
+        ref = repo.references.get(name)
+    except pygit2.GitError as exc:
+        raise GitError(f"cannot read {name}: {exc}") from None
+    if ref is None:
+        return None
+    target = ref.resolve().target
+    assert isinstance(target, pygit2.Oid)
+    return target
+
+
+def cas_update_refs(repo: pygit2.Repository, cwd: str,
+                    updates: Sequence[tuple[str, pygit2.Oid, pygit2.Oid | None]],
+                    message: str) -> None:
+    """Move every ``(ref, new, old)`` at once, only if each ref still points at ``old``.
+
+    ``old`` None means the ref must not exist yet. All updates apply or none does.
+    Raises :class:`RefRaceError` when a ref moved or is locked by another writer (the
+    caller retries from a fresh read), :class:`GitError` for any other failure.
+    """
+    zero = "0" * len(str(updates[0][1]))
+    lines = "".join(f"update {ref} {new} {old if old is not None else zero}\n"
+                    for ref, new, old in updates)
+    proc = run_git(["update-ref", "--create-reflog", "-m", message, "--stdin"],
+                   cwd=cwd, input=lines.encode(), check=False)
+    if proc.returncode == 0:
+        return
+    err = proc.stderr.decode("utf-8", "replace")
+    if ("but expected" in err or "cannot lock ref" in err or "File exists" in err
+            or "reference already exists" in err or "unable to resolve reference" in err):
+        raise RefRaceError(f"a ref moved while gitrunr was writing: {first_line(proc.stderr)}")
+    raise GitError(f"`git update-ref --stdin` exited {proc.returncode}: "
+                   f"{first_line(proc.stderr)}")
