@@ -1,0 +1,280 @@
+"""What the hooks do on each commit. Standard library only: this is the commit path.
+
+- ``commit-msg`` stamps the message with the trailers of this worktree's pending
+  intervention (``Runr-Run-Id``, ``Runr-Intervention: true``) or active run
+  (``Runr-Run-Id``, ``Runr-Checkpoint``, ``Runr-Tier``) (seed 002 section 4).
+- ``post-commit`` spools the record of the new commit: a checkpoint of the active
+  run, or the link of the pending intervention to this commit.
+- ``post-merge`` does the same for a merge commit (git runs no post-commit there).
+- ``post-rewrite`` spools the old -> new mapping of an amend or rebase, so the
+  records follow the rewritten commits.
+
+The spool is moved into the ledger by a detached ``flush`` (see
+:mod:`gitrunr.ledger`), so the commit does not wait for pygit2 and pydantic to load.
+A hook never fails a commit because gitrunr could not record it: it says so on
+stderr, and the records it could not make are in the spool for the next flush.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gitrunr import trailers
+from gitrunr.ids import CHECKPOINT_ID_RE, RUN_ID_RE, new_id
+from gitrunr.state import (
+    ACTIVE_RUN,
+    PENDING_INTERVENTION,
+    SPOOL,
+    read_json,
+    remove,
+    spawn_flush,
+    spool_entry,
+    write_json_atomic,
+)
+
+#: commit-msg's marker: "I stamped the next commit as this intervention".
+STAMPED = "stamped-intervention.json"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _git(*args: str, input: bytes | None = None) -> bytes:
+    return subprocess.run(["git", *args], input=input, capture_output=True,
+                          check=True).stdout
+
+
+def state_dir() -> Path:
+    """This worktree's ``runr`` directory: from the shim's ``GITRUNR_STATE_DIR`` when
+    it exported one, else ``git rev-parse --git-path runr``."""
+    given = os.environ.get("GITRUNR_STATE_DIR")
+    raw = given if given else _git("rev-parse", "--git-path", "runr").decode().strip()
+    return Path(raw).absolute()
+
+
+def common_dir(state: Path) -> Path:
+    """The git directory shared by all worktrees, found as git does: the ``commondir``
+    file of a linked worktree's git directory (gitrepository-layout(5))."""
+    git_dir = state.parent
+    try:
+        pointer = (git_dir / "commondir").read_text().strip()
+    except FileNotFoundError:
+        return git_dir
+    path = Path(pointer)
+    return path if path.is_absolute() else (git_dir / path).resolve()
+
+
+def _load_state(state: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The pending intervention and the active run of this worktree (None if absent
+    or unusable; an unusable file is reported, not trusted)."""
+    found: list[dict[str, Any] | None] = []
+    for name in (PENDING_INTERVENTION, ACTIVE_RUN):
+        try:
+            doc = read_json(state / name)
+        except (ValueError, OSError) as exc:
+            _warn(f"ignoring {state / name}: {exc}")
+            doc = None
+        if doc is not None and not (isinstance(doc.get("run_id"), str)
+                                    and RUN_ID_RE.fullmatch(doc["run_id"])):
+            _warn(f"ignoring {state / name}: no valid run_id")
+            doc = None
+        found.append(doc)
+    return found[0], found[1]
+
+
+def _warn(message: str) -> None:
+    print(f"gitrunr: {message}", file=sys.stderr)
+
+
+def _comment_char() -> str:
+    proc = subprocess.run(["git", "config", "--get", "core.commentChar"],
+                          capture_output=True, check=False)
+    value = proc.stdout.decode().strip()
+    # "auto" picks a character git does not find in the message; "#" is its first choice.
+    return value if len(value) == 1 else "#"
+
+
+def commit_msg(args: list[str]) -> int:
+    """``commit-msg <message-file>``: add our trailers to the message, once."""
+    if not args:
+        _warn("commit-msg hook called without a message file")
+        return 0
+    state = state_dir()
+    pending, active = _load_state(state)
+    if pending is not None:
+        wanted = [(trailers.RUN_ID, pending["run_id"]), (trailers.INTERVENTION, "true")]
+    elif active is not None:
+        wanted = [(trailers.RUN_ID, active["run_id"]),
+                  (trailers.CHECKPOINT, new_id("cp"))]
+        tier = active.get("tier")
+        if isinstance(tier, str) and tier and "\n" not in tier and "\r" not in tier:
+            wanted.append((trailers.TIER, tier))
+    else:
+        return 0
+    path = Path(args[0])
+    raw = path.read_bytes()
+    text = raw.decode("utf-8", "surrogateescape")
+    comment = _comment_char()
+    if not _has_content(text, comment):
+        return 0  # git aborts an empty message; a trailer must not rescue it
+    present = trailers.parse_trailers(text, comment_char=comment)
+    if trailers.trailer_values(present, trailers.RUN_ID):
+        return 0  # amend, cherry-pick -e, or a hand-written claim: leave it as it is
+    stamped = trailers.add_trailers(text, wanted, comment_char=comment)
+    path.write_bytes(stamped.encode("utf-8", "surrogateescape"))
+    if pending is not None:
+        write_json_atomic(state / STAMPED, {"run_id": pending["run_id"],
+                                            "intervention_id": pending["intervention_id"]},
+                          durable=False)
+    return 0
+
+
+def _has_content(text: str, comment: str) -> bool:
+    for line in text.splitlines():
+        if line.startswith(f"{comment} ------------------------ >8"):
+            break
+        if line.strip() and not line.startswith(comment):
+            return True
+    return False
+
+
+def _read_head() -> tuple[str, str, str]:
+    """(sha, committer ``Name <email>``, message) of HEAD, with one git call."""
+    out = _git("cat-file", "--batch", input=b"HEAD\n")
+    header, _, body = out.partition(b"\n")
+    sha = header.split()[0].decode()
+    headers, _, message = body.partition(b"\n\n")
+    committer = "unknown"
+    for line in headers.split(b"\n"):
+        if line.startswith(b"committer "):
+            ident = line[len(b"committer "):].decode("utf-8", "replace")
+            committer = ident[: ident.rfind(">") + 1] or ident
+    if message.endswith(b"\n"):
+        message = message[:-1]  # cat-file --batch adds one newline after the object
+    return sha, committer, message.decode("utf-8", "replace")
+
+
+def post_commit(args: list[str]) -> int:
+    """``post-commit``: spool the record of HEAD, as its trailers claim it.
+
+    Only what the trailers claim is recorded, and only for this worktree's own run:
+    a checkpoint when they name the active run (its ``Runr-Checkpoint`` id, so a
+    commit replayed by amend, rebase or cherry-pick moves the same checkpoint); an
+    intervention link when they name the pending intervention's run and say
+    ``Runr-Intervention: true`` and commit-msg stamped this commit (its marker), so
+    an old intervention commit replayed by a rebase is not mistaken for the new one.
+    A commit without trailers (``--no-verify``, a replayed plain commit) is not
+    recorded: nothing is claimed for it.
+    """
+    state = state_dir()
+    pending, active = _load_state(state)
+    if pending is None and active is None:
+        return 0
+    sha, committer, message = _read_head()
+    found = trailers.parse_trailers(message, divider=False)
+    claimed = trailers.trailer_values(found, trailers.RUN_ID)
+    if not claimed:
+        return 0
+    is_intervention = any(v.lower() == "true"
+                          for v in trailers.trailer_values(found, trailers.INTERVENTION))
+    base = {"schema_version": 1, "event_id": new_id("ev"), "at": _now(), "actor": committer}
+    event: dict[str, Any]
+    stamped = _take_stamp(state)
+    if is_intervention:
+        if (pending is None or claimed[0] != pending["run_id"] or stamped is None
+                or stamped.get("intervention_id") != pending.get("intervention_id")):
+            return 0
+        event = {**base, "type": "intervention_linked", "run_id": pending["run_id"],
+                 "intervention_id": pending["intervention_id"], "sha": sha,
+                 "patch_id": None, "files_changed": []}
+    else:
+        checkpoints = [v for v in trailers.trailer_values(found, trailers.CHECKPOINT)
+                       if CHECKPOINT_ID_RE.fullmatch(v)]
+        if active is None or claimed[0] != active["run_id"] or not checkpoints:
+            return 0
+        event = {**base, "type": "checkpoint_recorded", "run_id": active["run_id"],
+                 "checkpoint_id": checkpoints[0], "sha": sha, "patch_id": None,
+                 "subject": message.split("\n", 1)[0]}
+    spool = common_dir(state) / "runr" / SPOOL
+    try:
+        spool_entry(spool, event["event_id"], {"schema_version": 1, "kind": "event",
+                                               "event": event})
+    except OSError as exc:
+        _warn(f"could not record {sha[:12]} for run {event['run_id']}: {exc}; record it "
+              "with `git runr intervene --sha` once the problem is fixed")
+        return 0
+    if event["type"] == "intervention_linked":
+        remove(state / PENDING_INTERVENTION)
+    spawn_flush(Path.cwd())
+    return 0
+
+
+def post_merge(args: list[str]) -> int:
+    """``post-merge <squash>``: a merge commit is recorded like any commit (git runs
+    commit-msg for a merge, but not post-commit). A squash merge made no commit."""
+    if args and args[0] == "1":
+        return 0
+    return post_commit([])
+
+
+def _take_stamp(state: Path) -> dict[str, Any] | None:
+    """Read and remove commit-msg's marker of the intervention it stamped, if any."""
+    path = state / STAMPED
+    try:
+        doc = read_json(path)
+    except (ValueError, OSError):
+        doc = None
+    remove(path)
+    return doc
+
+
+def post_rewrite(args: list[str]) -> int:
+    """``post-rewrite amend|rebase``: spool the ``<old> <new>`` pairs read from stdin."""
+    kind = args[0] if args else "rebase"
+    pairs = []
+    for line in sys.stdin.read().splitlines():
+        parts = line.split()
+        if len(parts) >= 2:
+            pairs.append([parts[0], parts[1]])
+    if not pairs:
+        return 0
+    state = state_dir()
+    spool = common_dir(state) / "runr" / SPOOL
+    entry = new_id("ev")
+    try:
+        spool_entry(spool, entry, {"schema_version": 1, "kind": "rewrite", "rewrite": kind,
+                                   "at": _now(), "actor": None, "pairs": pairs})
+    except OSError as exc:
+        _warn(f"could not record the {kind} of {len(pairs)} commit(s): {exc}")
+        return 0
+    spawn_flush(Path.cwd())
+    return 0
+
+
+def flush(args: list[str]) -> int:
+    """``flush``: move the spool into the ledger (the detached part of post-commit)."""
+    from gitrunr.errors import RunrError  # noqa: PLC0415 - heavy path, imported on demand
+    from gitrunr.ledger import flush as flush_spool
+    from gitrunr.repo import open_repo
+
+    try:
+        flush_spool(open_repo())
+    except RunrError as exc:
+        _warn(f"could not move hook records into the ledger: {exc.message}")
+        return 1
+    return 0
+
+
+HOOKS = {
+    "commit-msg": commit_msg,
+    "post-commit": post_commit,
+    "post-merge": post_merge,
+    "post-rewrite": post_rewrite,
+    "flush": flush,
+}
