@@ -1,0 +1,283 @@
+"""``git runr audit``: classify every commit of a revision range (DESIGN.md section 3).
+
+===========  ===============================================================
+RUNR         a checkpoint whose run is in the ledger and records this change
+             (by sha, or by patch-id after a rebase or cherry-pick)
+MANUAL       linked to an intervention the ledger records (by trailer or note)
+UNVERIFIED   trailers or a note claim a run, but the ledger does not back it
+GAP          no provenance at all
+===========  ===============================================================
+
+Trailers and notes are claims; only the ledger verifies them, so a hand-typed
+``Runr-Run-Id`` is never counted as RUNR. The range is walked once; the notes tree
+is read once, each run's snapshot at most once, and a patch-id is computed only for
+a claimed commit its run does not know by sha. Cost: linear in the range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pygit2
+
+from gitrunr import ledger, notes, trailers
+from gitrunr.errors import CorruptRecordError, NotFoundError, UsageError
+from gitrunr.git import first_line, run_git
+from gitrunr.ids import is_run_id
+from gitrunr.models import (
+    AuditClass,
+    AuditCommit,
+    AuditLink,
+    AuditReport,
+    AuditSummary,
+    CommitNote,
+    RunSnapshot,
+)
+from gitrunr.objects import ref_target
+from gitrunr.repo import RunrRepo
+
+
+def resolve_range(repo: RunrRepo, spec: str | None, since: str | None
+                  ) -> tuple[str, list[str], list[str]]:
+    """``(label, include, exclude)`` object ids for a revision range, as git parses it.
+
+    ``spec`` is any range ``git rev-list`` takes as one argument (``A..B``, ``A...B``,
+    ``B``); ``since`` REV means ``REV..HEAD``; neither means ``HEAD``.
+    Raises :class:`UsageError` for both at once or an option-like spec,
+    :class:`NotFoundError` when git cannot resolve it.
+    """
+    if spec is not None and since is not None:
+        raise UsageError("give a range or --since, not both")
+    if (spec is not None and not spec.strip()) or (since is not None and not since.strip()):
+        raise UsageError("the revision range is empty: name one (main~50..main), or leave it "
+                         "out to audit all of HEAD")
+    label = spec if spec is not None else f"{since}..HEAD" if since is not None else "HEAD"
+    if label.startswith("-"):
+        raise UsageError(f"{label!r} is not a revision range")
+    repo.require_commits()
+    proc = run_git(["rev-parse", "--revs-only", label, "--"], cwd=repo.cwd, check=False)
+    lines = proc.stdout.decode().split()
+    if proc.returncode != 0 or not lines:
+        raise NotFoundError(f"revision range {label!r} does not resolve: "
+                            f"{first_line(proc.stderr) if proc.stderr else 'no revisions'}")
+    include = [_commit_id(repo, line, label) for line in lines if not line.startswith("^")]
+    exclude = [_commit_id(repo, line[1:], label) for line in lines if line.startswith("^")]
+    return label, include, exclude
+
+
+def _commit_id(repo: RunrRepo, oid: str, label: str) -> str:
+    """The commit an object id names (peeling tags); NotFoundError for a tree or blob."""
+    obj = repo.git.get(oid)
+    try:
+        commit = obj.peel(pygit2.Commit) if obj is not None else None
+    except (pygit2.InvalidSpecError, ValueError, pygit2.GitError):
+        commit = None
+    if commit is None:
+        raise NotFoundError(f"revision range {label!r} names {oid[:12]}, which is not a "
+                            "commit")
+    return str(commit.id)
+
+
+@dataclass
+class _Ledger:
+    """The ledger and notes read once for the whole audit."""
+
+    repo: RunrRepo
+    view: ledger.LedgerView
+    notes_index: dict[str, pygit2.Oid]
+    skipped: list[str] = field(default_factory=list)
+    _bad_runs: set[str] = field(default_factory=set)
+
+    def run(self, run_id: str) -> RunSnapshot | None:
+        if run_id in self._bad_runs or not is_run_id(run_id):
+            return None
+        try:
+            return self.view.run(run_id)
+        except CorruptRecordError as exc:
+            self._bad_runs.add(run_id)
+            self.skipped.append(exc.message)
+            return None
+
+    def note(self, sha: str) -> CommitNote | None:
+        blob_id = self.notes_index.get(sha)
+        if blob_id is None:
+            return None
+        blob = self.repo.git.get(blob_id)
+        if not isinstance(blob, pygit2.Blob):
+            self.skipped.append(f"{notes.NOTES_REF}:{sha} is not a file")
+            return None
+        try:
+            return notes.parse(blob.data, sha)
+        except CorruptRecordError as exc:
+            self.skipped.append(exc.message)
+            return None
+
+
+def _read_records(repo: RunrRepo) -> _Ledger:
+    view = ledger.read(repo)
+    tip = ref_target(repo.git, notes.NOTES_REF)
+    tree = None
+    if tip is not None:
+        commit = repo.git.get(tip)
+        if not isinstance(commit, pygit2.Commit):
+            raise CorruptRecordError(f"{notes.NOTES_REF} points at {tip}, which is not a commit")
+        tree = commit.tree
+    return _Ledger(repo, view, notes.index(repo.git, tree))
+
+
+def walk(repo: RunrRepo, include: list[str], exclude: list[str], *,
+         first_parent: bool = False, no_merges: bool = False) -> Iterator[pygit2.Commit]:
+    """The commits of the range, oldest first (topological order, as the timeline reads)."""
+    sort = pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE
+    walker = repo.git.walk(None, sort)
+    for oid in include:
+        walker.push(pygit2.Oid(hex=oid))
+    for oid in exclude:
+        walker.hide(pygit2.Oid(hex=oid))
+    if first_parent:
+        walker.simplify_first_parent()
+    for commit in walker:
+        if no_merges and len(commit.parents) > 1:
+            continue
+        yield commit
+
+
+@dataclass
+class _Claim:
+    run_id: str
+    kind: str  # "checkpoint" | "intervention"
+    source: str  # "trailer" | "note"
+    record_id: str | None = None
+
+
+def classify(records: _Ledger, commit: pygit2.Commit) -> AuditCommit:
+    """The audit entry of one commit; see the module docstring for the classes."""
+    sha = str(commit.id)
+    message = commit.raw_message.decode("utf-8", "replace")
+    found = trailers.parse_trailers(message, divider=False)
+    claims: list[_Claim] = []
+    is_intervention = any(v.lower() == "true"
+                          for v in trailers.trailer_values(found, trailers.INTERVENTION))
+    checkpoint_ids = trailers.trailer_values(found, trailers.CHECKPOINT)
+    for run_id in trailers.trailer_values(found, trailers.RUN_ID):
+        claims.append(_Claim(run_id, "intervention" if is_intervention else "checkpoint",
+                             "trailer", None if is_intervention or not checkpoint_ids
+                             else checkpoint_ids[0]))
+    note = records.note(sha)
+    for link in note.links if note else []:
+        claims.append(_Claim(link.run_id, link.kind, "note",
+                             link.checkpoint_id or link.intervention_id))
+
+    subject = message.split("\n", 1)[0].strip()
+    base = {
+        "sha": sha, "short_sha": sha[:7], "subject": subject,
+        "author": f"{commit.author.name} <{commit.author.email}>",
+        "committed_at": datetime.fromtimestamp(commit.commit_time, UTC),
+    }
+    if not claims:
+        return AuditCommit(**base, cls="GAP", reason="no run trailer, no note, no record")
+
+    verified: list[AuditLink] = []
+    problems: list[str] = []
+    pid: list[str | None] = []  # computed at most once
+
+    def commit_patch_id() -> str | None:
+        if not pid:
+            pid.append(ledger.patch_id(records.repo.git, commit))
+        return pid[0]
+
+    seen: set[tuple[str, str]] = set()
+    for claim in claims:
+        if (claim.run_id, claim.kind) in seen:
+            continue
+        seen.add((claim.run_id, claim.kind))
+        snapshot = records.run(claim.run_id)
+        if snapshot is None:
+            problems.append(f"{claim.source} claims run {claim.run_id}, which the ledger "
+                            "does not know")
+            continue
+        link = _match(snapshot, claim.kind, sha, commit_patch_id)
+        if link is None:
+            problems.append(f"{claim.source} claims run {claim.run_id}, which never recorded "
+                            f"this commit as {'an intervention' if claim.kind == 'intervention' else 'a checkpoint'}")
+        else:
+            verified.append(link)
+
+    cls: AuditClass
+    if any(v.kind == "checkpoint" for v in verified):
+        cls = "RUNR"
+    elif verified:
+        cls = "MANUAL"
+    else:
+        cls = "UNVERIFIED"
+    first = next((v for v in verified if (v.kind == "checkpoint") == (cls == "RUNR")), None)
+    run_id = first.run_id if first else claims[0].run_id
+    snapshot = records.run(run_id) if first else None
+    note_text = None
+    if first is not None and first.intervention_id and snapshot is not None:
+        note_text = next((i.note.split("\n", 1)[0] for i in snapshot.interventions
+                          if i.intervention_id == first.intervention_id), None)
+    return AuditCommit(
+        **base, cls=cls, run_id=run_id,
+        checkpoint_id=first.checkpoint_id if first else None,
+        intervention_id=first.intervention_id if first else None,
+        tier=snapshot.tier if snapshot else None,
+        linked=first.linked if first else None, links=verified,
+        reason="; ".join(problems) if cls == "UNVERIFIED" else None, note=note_text,
+    )
+
+
+def _match(snapshot: RunSnapshot, kind: str, sha: str,
+           commit_patch_id: Callable[[], str | None]) -> AuditLink | None:
+    """The run's record of this commit: by sha (now or before a rewrite), then patch-id."""
+    if kind == "checkpoint":
+        for cp in snapshot.checkpoints:
+            if cp.sha == sha or sha in cp.previous_shas:
+                return AuditLink(run_id=snapshot.run_id, kind="checkpoint",
+                                 checkpoint_id=cp.checkpoint_id, linked="sha")
+        candidates = [cp for cp in snapshot.checkpoints if cp.patch_id]
+        if candidates:
+            pid = commit_patch_id()
+            for cp in candidates:
+                if pid is not None and cp.patch_id == pid:
+                    return AuditLink(run_id=snapshot.run_id, kind="checkpoint",
+                                     checkpoint_id=cp.checkpoint_id, linked="patch-id")
+        return None
+    for iv in snapshot.interventions:
+        if iv.commit_sha is not None and (iv.commit_sha == sha or sha in iv.previous_shas):
+            return AuditLink(run_id=snapshot.run_id, kind="intervention",
+                             intervention_id=iv.intervention_id, linked="sha")
+    ivs = [iv for iv in snapshot.interventions if iv.patch_id]
+    if ivs:
+        pid = commit_patch_id()
+        for iv in ivs:
+            if pid is not None and iv.patch_id == pid:
+                return AuditLink(run_id=snapshot.run_id, kind="intervention",
+                                 intervention_id=iv.intervention_id, linked="patch-id")
+    return None
+
+
+def audit(repo: RunrRepo, spec: str | None = None, *, since: str | None = None,
+          first_parent: bool = False, no_merges: bool = False) -> AuditReport:
+    """Audit a revision range and return the report (see :class:`AuditReport`).
+
+    Raises :class:`UsageError`/:class:`NotFoundError` for a bad range,
+    :class:`NotARepositoryError` for an empty repository, and
+    :class:`CorruptRecordError` when a ledger or notes ref points at a non-commit.
+    Unreadable individual documents do not raise: they are listed in ``skipped``
+    and the commits they concern are never counted as verified.
+    """
+    label, include, exclude = resolve_range(repo, spec, since)
+    records = _read_records(repo)
+    commits = [classify(records, c) for c in walk(repo, include, exclude,
+                                                  first_parent=first_parent,
+                                                  no_merges=no_merges)]
+    counts = {"RUNR": 0, "MANUAL": 0, "UNVERIFIED": 0, "GAP": 0}
+    for entry in commits:
+        counts[entry.cls] += 1
+    summary = AuditSummary(**counts, total=len(commits))
+    return AuditReport(range=label, commits=commits, summary=summary,
+                       skipped=sorted(set(records.skipped)))
+

@@ -1,0 +1,396 @@
+"""``git runr``: the command line. Thin: each command parses, calls the core, prints.
+
+Errors from the core are :class:`~gitrunr.errors.RunrError`; :class:`RunrGroup`
+prints them as one line, ``error: <message>``, and exits with their code (the table
+is in ``docs/cli.md``). ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import pygit2
+
+from gitrunr import __version__
+from gitrunr.errors import CheckFailedError, ExitCode, GitError, RunrError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class RunrGroup(click.Group):
+    """A click group whose commands report :class:`RunrError` on one line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except RunrError as exc:
+            _fail(ctx, exc.message, exc.exit_code, exc)
+        except pygit2.GitError as exc:
+            _fail(ctx, f"git object access failed: {exc}", ExitCode.GIT_FAILED, exc)
+        except OSError as exc:
+            _fail(ctx, f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
+                  ExitCode.GIT_FAILED, exc)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+def _fail(ctx: click.Context, message: str, code: int, exc: BaseException) -> NoReturn:
+    if ctx.find_root().params.get("debug"):
+        raise exc
+    click.echo(f"error: {message}", err=True)
+    ctx.exit(code)
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _open(ctx: click.Context, *, flush: bool = True) -> Any:
+    """Open the repository of ``-C``/the current directory; move hook records in first."""
+    from gitrunr import ledger
+    from gitrunr.repo import open_repo
+
+    repo = open_repo(ctx.find_root().params.get("directory"))
+    if flush and repo.workdir is not None:
+        result = ledger.flush(repo)
+        if result.rejected:
+            click.echo(f"warning: {len(result.rejected)} hook record(s) could not be applied; "
+                       f"they are kept in {repo.spool_dir / 'rejected'}", err=True)
+    return repo
+
+
+@click.group(cls=RunrGroup, context_settings=CONTEXT)
+@click.option("-C", "directory", type=click.Path(file_okay=False, path_type=Path),
+              metavar="PATH", help="Run as if started in PATH (like `git -C`).")
+@click.option("--debug", is_flag=True, help="Show a traceback when a command fails.")
+@click.version_option(__version__, "--version", prog_name="git-runr")
+def cli(directory: Path | None, debug: bool) -> None:
+    """Record where every commit came from: agent runs, interventions, gaps.
+
+    \b
+    A new repository:
+      git runr init                      config, hooks, notes settings
+      RUN=$(git runr run start)          commits here are now RUN's checkpoints
+      git runr intervene $RUN --note "fixed the build by hand" --cmd "make test"
+      git runr run finish --outcome passed
+      git runr audit main~50..main       RUNR / MANUAL / UNVERIFIED / GAP per commit
+
+    Exit codes are listed in docs/cli.md; every command takes -h.
+    """
+
+
+# --------------------------------------------------------------------------- init
+
+
+@cli.command()
+@click.option("--mode", type=click.Choice(["flow", "ledger"]),
+              help="Workflow mode written to .runr/runr.toml (default: keep, or flow).")
+@click.option("--no-hooks", is_flag=True, help="Do not install the git hooks.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+@click.pass_context
+def init(ctx: click.Context, mode: str | None, no_hooks: bool, as_json: bool) -> None:
+    """Set up gitrunr in this repository. Safe to run again.
+
+    Writes .runr/runr.toml (commit it: the team shares it), installs the commit-msg,
+    post-commit and post-rewrite hooks (keeping any hook already there), and sets
+    notes.rewriteRef so git carries gitrunr's notes across amend and rebase.
+    """
+    from gitrunr import config
+    from gitrunr.hooks import install
+
+    repo = _open(ctx, flush=False)
+    workdir = repo.require_worktree()
+    result = config.init(repo, mode)  # type: ignore[arg-type]
+    hooks = [] if no_hooks else install.install(workdir)
+    if as_json:
+        _emit_json({
+            "config": str(result.config_path), "config_written": result.config_written,
+            "mode": result.mode, "notes_rewrite_ref_set": result.rewrite_ref_set,
+            "hooks": [h.to_json() for h in hooks],
+        })
+        return
+    rel = result.config_path.relative_to(workdir)
+    click.echo(f"gitrunr is set up in {workdir}")
+    click.echo(f"  config: {rel} ({'written' if result.config_written else 'kept'}; "
+               f"mode {result.mode})")
+    if hooks:
+        click.echo(f"  hooks:  {', '.join(h.name for h in hooks)} in {hooks[0].path.parent}")
+    click.echo("  notes:  refs/notes/runr follows amend and rebase (notes.rewriteRef)")
+    if result.config_written:
+        click.echo(f"Next: commit {rel}, then `git runr run start`.")
+
+
+# --------------------------------------------------------------------------- hooks
+
+
+@cli.group(cls=RunrGroup, context_settings=CONTEXT)
+def hooks() -> None:
+    """Install, remove or inspect gitrunr's git hooks."""
+
+
+def _print_hooks(statuses: list[Any], as_json: bool) -> None:
+    if as_json:
+        _emit_json({"hooks": [s.to_json() for s in statuses]})
+        return
+    for s in statuses:
+        state = "installed" if s.installed else "foreign hook" if s.foreign else "not installed"
+        extra = f" (runs {s.chained.name} first)" if s.chained else ""
+        click.echo(f"{s.name:<13} {state}{extra}  {s.path}")
+
+
+@hooks.command("install")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def hooks_install(ctx: click.Context, as_json: bool) -> None:
+    """Install the hooks where git looks for them (honours core.hooksPath).
+
+    A hook that is already there and not ours is kept as <hook>.runr-orig and run
+    first; its exit status still decides.
+    """
+    from gitrunr.hooks import install
+
+    repo = _open(ctx, flush=False)
+    _print_hooks(install.install(repo.require_worktree()), as_json)
+
+
+@hooks.command("uninstall")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def hooks_uninstall(ctx: click.Context, as_json: bool) -> None:
+    """Remove gitrunr's hooks and put back, byte for byte, any hook they replaced."""
+    from gitrunr.hooks import install
+
+    repo = _open(ctx, flush=False)
+    _print_hooks(install.uninstall(repo.require_worktree()), as_json)
+
+
+@hooks.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def hooks_status(ctx: click.Context, as_json: bool) -> None:
+    """Show which hooks are installed and which foreign hooks they chain to."""
+    from gitrunr.hooks import install
+
+    repo = _open(ctx, flush=False)
+    _print_hooks(install.status(repo.require_worktree()), as_json)
+
+
+# --------------------------------------------------------------------------- runs
+
+
+@cli.group(cls=RunrGroup, context_settings=CONTEXT)
+def run() -> None:
+    """Start, finish, list and show runs."""
+
+
+@run.command("start")
+@click.option("--tier", help="A tier label stamped on every checkpoint (Runr-Tier).")
+@click.option("--json", "as_json", is_flag=True, help="Print the new run as JSON.")
+@click.pass_context
+def run_start(ctx: click.Context, tier: str | None, as_json: bool) -> None:
+    """Start a run and make it this worktree's active run; print its id.
+
+    Until `git runr run finish`, every commit made in this worktree is stamped with
+    Runr-Run-Id and Runr-Checkpoint trailers and recorded as the run's checkpoint.
+    """
+    from gitrunr import runs
+
+    snapshot = runs.start(_open(ctx), tier=tier)
+    if as_json:
+        click.echo(snapshot.model_dump_json(indent=2))
+        return
+    click.echo(snapshot.run_id)
+    click.echo(f"run {snapshot.run_id} is active in this worktree; commits here are its "
+               "checkpoints", err=True)
+
+
+@run.command("finish")
+@click.argument("run_id", required=False)
+@click.option("--outcome", type=click.Choice(["passed", "failed", "aborted"]), required=True,
+              help="How the run ended.")
+@click.option("--json", "as_json", is_flag=True, help="Print the finished run as JSON.")
+@click.pass_context
+def run_finish(ctx: click.Context, run_id: str | None, outcome: str, as_json: bool) -> None:
+    """Finish RUN_ID (default: this worktree's active run) with an outcome."""
+    from gitrunr import runs
+
+    snapshot = runs.finish(_open(ctx), run_id, outcome)  # type: ignore[arg-type]
+    if as_json:
+        click.echo(snapshot.model_dump_json(indent=2))
+        return
+    click.echo(f"run {snapshot.run_id} is {snapshot.state} "
+               f"({len(snapshot.checkpoints)} checkpoints, "
+               f"{len(snapshot.interventions)} interventions)")
+
+
+@run.command("list")
+@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many runs.")
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"total": N, "runs": [...]}, newest first.')
+@click.pass_context
+def run_list(ctx: click.Context, limit: int | None, as_json: bool) -> None:
+    """List runs, newest first."""
+    from gitrunr import render, runs
+
+    result = runs.list_runs(_open(ctx), limit=limit)
+    if as_json:
+        click.echo(result.model_dump_json(indent=2))
+        return
+    if not result.runs:
+        click.echo("no runs yet: `git runr run start` begins one")
+        return
+    render.console().print(render.run_table(result))
+
+
+@run.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON.")
+@click.pass_context
+def run_show(ctx: click.Context, run_id: str, as_json: bool) -> None:
+    """Show a run with its checkpoints and interventions."""
+    from gitrunr import render, runs
+
+    snapshot = runs.get(_open(ctx), run_id)
+    if as_json:
+        click.echo(snapshot.model_dump_json(indent=2))
+        return
+    out = render.console()
+    for line in render.run_details(snapshot):
+        out.print(line)
+
+
+# --------------------------------------------------------------------------- intervene
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--note", required=True, help="What was done by hand, and why.")
+@click.option("--cmd", "commands", multiple=True, metavar="CMD",
+              help="A command to run and record (exit code, duration, output tail). "
+                   "Repeatable; run with the shell in the work tree.")
+@click.option("--commit", "commit", is_flag=True,
+              help="Commit the staged changes as this intervention.")
+@click.option("-m", "--message", help="With --commit: the commit message (default: the note).")
+@click.option("--sha", metavar="REV", help="Link an existing commit (recorded in a note; "
+              "the commit is unchanged).")
+@click.option("--json", "as_json", is_flag=True, help="Print the intervention as JSON.")
+@click.pass_context
+def intervene(ctx: click.Context, run_id: str, note: str, commands: tuple[str, ...],
+              commit: bool, message: str | None, sha: str | None, as_json: bool) -> None:
+    """Record manual work done for RUN_ID outside the run.
+
+    With neither --commit nor --sha, the next commit made in this worktree is linked
+    to the intervention by the hooks. Exits 1 when a --cmd failed (it is recorded).
+    """
+    from gitrunr.intervene import intervene as record
+
+    result = record(_open(ctx), run_id, note, list(commands), commit=commit,
+                    message=message, sha=sha, echo=sys.stderr)
+    iv = result.record
+    if as_json:
+        _emit_json({"run_id": result.run_id, "pending": result.pending,
+                    **iv.model_dump(mode="json")})
+    else:
+        where = (f"commit {iv.commit_sha[:12]}" if iv.commit_sha
+                 else "the next commit in this worktree")
+        click.echo(f"intervention {iv.intervention_id} recorded for run {result.run_id}, "
+                   f"linked to {where}")
+    if result.failed_commands:
+        raise CheckFailedError(f"{result.failed_commands} of {len(commands)} command(s) "
+                               "failed (recorded with their exit codes)")
+
+
+# --------------------------------------------------------------------------- audit
+
+
+@cli.command()
+@click.argument("revision_range", required=False, metavar="[RANGE]")
+@click.option("--range", "range_option", metavar="RANGE", hidden=True,
+              help="Same as the RANGE argument (the seed's spelling).")
+@click.option("--since", metavar="REV", help="Audit REV..HEAD.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON "
+              "(schema: docs/json.md).")
+@click.option("--strict", is_flag=True,
+              help="Exit 1 when any commit is GAP or UNVERIFIED (for CI).")
+@click.option("--first-parent", is_flag=True, help="Follow only the first parent of merges.")
+@click.option("--no-merges", is_flag=True, help="Leave merge commits out.")
+@click.pass_context
+def audit(ctx: click.Context, revision_range: str | None, range_option: str | None,
+          since: str | None, as_json: bool, strict: bool, first_parent: bool,
+          no_merges: bool) -> None:
+    """Classify every commit of RANGE as RUNR, MANUAL, UNVERIFIED or GAP.
+
+    \b
+    RUNR        a checkpoint of a run the ledger knows, recorded by that run
+    MANUAL      linked to a recorded intervention
+    UNVERIFIED  trailers or a note claim a run, but the ledger does not back it
+    GAP         no provenance at all
+
+    RANGE is any git revision range (main~50..main, v1.0..HEAD, HEAD); the default
+    is all of HEAD's history.
+    """
+    from gitrunr import render
+    from gitrunr.audit import audit as run_audit
+
+    if revision_range is not None and range_option is not None:
+        raise click.UsageError("give RANGE once, as an argument or with --range")
+    spec = revision_range if revision_range is not None else range_option
+    report = run_audit(_open(ctx), spec, since=since,
+                       first_parent=first_parent, no_merges=no_merges)
+    for skipped in report.skipped:
+        click.echo(f"warning: skipped {skipped}", err=True)
+    if as_json:
+        click.echo(report.model_dump_json(indent=2, by_alias=True))
+    else:
+        out = render.console()
+        for line in render.timeline(report):
+            out.print(line)
+    if strict:
+        bad = [c for c in report.commits if c.cls in ("GAP", "UNVERIFIED")]
+        if bad:
+            listed = ", ".join(f"{c.short_sha} ({c.cls})" for c in bad[:10])
+            more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+            raise CheckFailedError(f"{len(bad)} of {len(report.commits)} commits lack "
+                                   f"verified provenance: {listed}{more}")
+
+
+# --------------------------------------------------------------------------- flush
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.pass_context
+def flush(ctx: click.Context, as_json: bool) -> None:
+    """Move records written by the hooks into the ledger now.
+
+    The hooks do this in the background after each commit, and every command does it
+    before reading; this is for scripts that read the refs directly.
+    """
+    from gitrunr import ledger
+    from gitrunr.repo import open_repo
+
+    repo = open_repo(ctx.find_root().params.get("directory"))
+    result = ledger.flush(repo)
+    if as_json:
+        _emit_json({"applied": result.applied, "skipped": result.skipped,
+                    "rejected": result.rejected})
+    else:
+        click.echo(f"{result.applied} record(s) applied, {result.skipped} already present, "
+                   f"{len(result.rejected)} rejected")
+    if result.rejected:
+        raise GitError(f"{len(result.rejected)} record(s) could not be applied; see "
+                       f"{repo.spool_dir / 'rejected'}")
+
+
+def main() -> None:
+    """Console script ``git-runr``: git runs it for ``git runr``."""
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    cli.main(prog_name="git runr")
