@@ -144,6 +144,9 @@ def walk(repo: RunrRepo, include: list[str], exclude: list[str], *,
         yield commit
 
 
+_KIND_WORDS = {"checkpoint": "a checkpoint", "intervention": "an intervention"}
+
+
 @dataclass
 class _Claim:
     run_id: str
@@ -171,13 +174,14 @@ def classify(records: _Ledger, commit: pygit2.Commit) -> AuditCommit:
                              link.checkpoint_id or link.intervention_id))
 
     subject = message.split("\n", 1)[0].strip()
-    base = {
+    base: dict[str, object] = {
         "sha": sha, "short_sha": sha[:7], "subject": subject,
         "author": f"{commit.author.name} <{commit.author.email}>",
         "committed_at": datetime.fromtimestamp(commit.commit_time, UTC),
     }
     if not claims:
-        return AuditCommit(**base, cls="GAP", reason="no run trailer, no note, no record")
+        return AuditCommit.model_validate(
+            {**base, "class": "GAP", "reason": "no run trailer, no note, no record"})
 
     verified: list[AuditLink] = []
     problems: list[str] = []
@@ -198,12 +202,12 @@ def classify(records: _Ledger, commit: pygit2.Commit) -> AuditCommit:
             problems.append(f"{claim.source} claims run {claim.run_id}, which the ledger "
                             "does not know")
             continue
-        link = _match(snapshot, claim.kind, sha, commit_patch_id)
-        if link is None:
+        match = _match(snapshot, claim.kind, sha, commit_patch_id)
+        if match is None:
             problems.append(f"{claim.source} claims run {claim.run_id}, which never recorded "
-                            f"this commit as {'an intervention' if claim.kind == 'intervention' else 'a checkpoint'}")
+                            f"this commit as {_KIND_WORDS[claim.kind]}")
         else:
-            verified.append(link)
+            verified.append(match)
 
     cls: AuditClass
     if any(v.kind == "checkpoint" for v in verified):
@@ -219,14 +223,14 @@ def classify(records: _Ledger, commit: pygit2.Commit) -> AuditCommit:
     if first is not None and first.intervention_id and snapshot is not None:
         note_text = next((i.note.split("\n", 1)[0] for i in snapshot.interventions
                           if i.intervention_id == first.intervention_id), None)
-    return AuditCommit(
-        **base, cls=cls, run_id=run_id,
-        checkpoint_id=first.checkpoint_id if first else None,
-        intervention_id=first.intervention_id if first else None,
-        tier=snapshot.tier if snapshot else None,
-        linked=first.linked if first else None, links=verified,
-        reason="; ".join(problems) if cls == "UNVERIFIED" else None, note=note_text,
-    )
+    return AuditCommit.model_validate({
+        **base, "class": cls, "run_id": run_id,
+        "checkpoint_id": first.checkpoint_id if first else None,
+        "intervention_id": first.intervention_id if first else None,
+        "tier": snapshot.tier if snapshot else None,
+        "linked": first.linked if first else None, "links": verified,
+        "reason": "; ".join(problems) if cls == "UNVERIFIED" else None, "note": note_text,
+    })
 
 
 def _match(snapshot: RunSnapshot, kind: str, sha: str,

@@ -50,12 +50,12 @@ def check(snapshot: RunSnapshot | None, event: Event) -> None:
         raise NotFoundError(
             f"unknown run {event.run_id}: `git runr run list` shows the runs in the ledger"
         )
-    if isinstance(event, CheckpointRecorded | InterventionRecorded | RunFinished):
-        if not snapshot.is_active:
-            raise InvalidStateError(
-                f"run {event.run_id} is already {snapshot.state}; start a new run with "
-                "`git runr run start`"
-            )
+    if (isinstance(event, CheckpointRecorded | InterventionRecorded | RunFinished)
+            and not snapshot.is_active):
+        raise InvalidStateError(
+            f"run {event.run_id} is already {snapshot.state}; start a new run with "
+            "`git runr run start`"
+        )
     if isinstance(event, InterventionLinked):
         found = [i for i in snapshot.interventions if i.intervention_id == event.intervention_id]
         if not found:

@@ -132,7 +132,10 @@ def intervene(repo: RunrRepo, run_id: str, note: str, commands: list[str], *,
     intervention_id = new_id("iv")
     if commit:
         target = _commit(repo, workdir, run_id, message or note)
-    files = ledger.changed_files(repo.git, target) if target is not None else worktree_changes(repo.git)
+    if target is not None:
+        files = ledger.changed_files(repo.git, target)
+    else:
+        files = worktree_changes(repo.git)
     event = InterventionRecorded(
         event_id=new_id("ev"), run_id=run_id, at=utcnow(), actor=ledger.actor(repo.git),
         intervention_id=intervention_id, note=note, commands=results, files_changed=files,

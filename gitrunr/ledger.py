@@ -85,13 +85,11 @@ def identity(repo: pygit2.Repository) -> tuple[str, str]:
     Falls back to ``unknown <unknown@localhost>`` rather than failing, so a machine
     with no identity configured still records (the actor is then visibly unknown).
     """
-    name = os.environ.get("GIT_COMMITTER_NAME")
-    email = os.environ.get("GIT_COMMITTER_EMAIL")
     config = repo.config
-    if name is None:
-        name = config["user.name"] if "user.name" in config else "unknown"
-    if email is None:
-        email = config["user.email"] if "user.email" in config else "unknown@localhost"
+    name = os.environ.get("GIT_COMMITTER_NAME") or (
+        str(config["user.name"]) if "user.name" in config else "unknown")
+    email = os.environ.get("GIT_COMMITTER_EMAIL") or (
+        str(config["user.email"]) if "user.email" in config else "unknown@localhost")
     return name, email
 
 
@@ -469,7 +467,9 @@ def changed_files(git: pygit2.Repository, commit: pygit2.Commit) -> list[str]:
         diff = git.diff(commit.parents[0], commit)
     else:
         diff = commit.tree.diff_to_tree(swap=True)
-    paths = {d.delta.new_file.path for d in diff} | {d.delta.old_file.path for d in diff}
+    paths: set[str] = set()
+    for delta in diff.deltas:
+        paths.update((delta.new_file.path, delta.old_file.path))
     return sorted(paths)
 
 

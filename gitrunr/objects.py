@@ -59,8 +59,8 @@ def update_tree(repo: pygit2.Repository, base: pygit2.Tree | None,
                 builder.remove(head)
         else:
             builder.insert(head, new, pygit2.enums.FileMode.TREE)
-    oid: pygit2.Oid = builder.write()
-    return oid
+    written: pygit2.Oid = builder.write()
+    return written
 
 
 def tree_entry(repo: pygit2.Repository, tree: pygit2.Tree | None,

@@ -65,8 +65,7 @@ def start(repo: RunrRepo, *, tier: str | None = None) -> RunSnapshot:
     head = None if repo.git.head_is_unborn else str(repo.git.head.target)
     branch = None
     if not repo.git.head_is_detached:
-        branch = repo.git.references["HEAD"].target
-        branch = str(branch).removeprefix("refs/heads/")
+        branch = str(repo.git.references["HEAD"].target).removeprefix("refs/heads/")
     run_id = new_id("run")
     event = RunStarted(event_id=new_id("ev"), run_id=run_id, at=utcnow(),
                        actor=ledger.actor(repo.git), tier=tier, base_sha=head, branch=branch)

@@ -360,7 +360,7 @@ def test_uninstall_is_idempotent_and_leaves_foreign_hooks_alone(
     repo: GitRepo, fake: FakePython
 ) -> None:
     directory = git_dir_hooks(repo)
-    assert [s.installed for s in uninstall(repo.path)] == [False] * len(HOOK_NAMES)  # nothing installed
+    assert [s.installed for s in uninstall(repo.path)] == [False] * len(HOOK_NAMES)
     make_script(directory / "post-commit", "echo foreign\n")
     install(repo.path, python=str(fake.path))
     # Someone replaces our commit-msg shim with their own hook after install.
