@@ -179,8 +179,10 @@ def add_trailers(message: str, new: Sequence[tuple[str, str]], *, divider: bool 
     git (trailer.c ``same_token``), keys must match exactly, not by prefix.
 
     Each added trailer is one ``key: value`` line. Lines already in the message are
-    kept byte for byte. New lines go right after the last non-blank line of the
-    existing trailer block, or, when there is none, into a new block after a blank
+    kept byte for byte. New lines go right after the last line of the existing
+    trailer block that is neither blank nor a comment (so comment lines and
+    blank-looking lines that git counts into the block stay after it), or, when
+    there is no block, into a new block after a blank
     line (``ends_with_blank_line``) at the end of the message proper, that is
     before trailing comment lines, a scissors section, an old ``Conflicts:`` block
     and (``divider=True``) a ``---`` divider. A message that does not end with a
@@ -232,13 +234,15 @@ def add_trailers(message: str, new: Sequence[tuple[str, str]], *, divider: bool 
         return message
 
     if start < end:
-        # After the last non-blank line of the block: the blank-looking lines git
-        # keeps at its end ("  \n", "\r\n") must stay after ours, or they would cut
-        # our lines off into a paragraph of their own.
+        # Right after the last line of the block that is neither blank nor a
+        # comment. The block may end in blank-looking lines ("  \n", "\r\n": not
+        # empty for ignore_non_trailer) with comment lines among them, which
+        # find_trailer_start skips while it has seen nothing else; put after them,
+        # our lines would end up in a paragraph of their own.
         pos = end
         while pos > start:
             bol = _last_line(text, pos)
-            if not _is_blank_line(text, bol):
+            if text[bol] != comment_char and not _is_blank_line(text, bol):
                 break
             pos = bol
         return text[:pos] + "".join(lines) + text[pos:]

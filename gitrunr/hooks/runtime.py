@@ -258,17 +258,51 @@ def post_rewrite(args: list[str]) -> int:
 
 
 def flush(args: list[str]) -> int:
-    """``flush``: move the spool into the ledger (the detached part of post-commit)."""
-    from gitrunr.errors import RunrError  # noqa: PLC0415 - heavy path, imported on demand
+    """``flush``: move the spool into the ledger (the detached part of post-commit).
+
+    One flusher works at a time (an ``flock`` on ``runr/flush.lock``); a second one
+    exits at once, because the holder checks the spool again after it lets go of the
+    lock and flushes whatever arrived meanwhile. The spool is looked at with the
+    standard library first: pygit2 and pydantic are imported only when there is work.
+    """
+    import fcntl
+
+    spool = common_dir(state_dir()) / "runr" / SPOOL
+    while _has_entries(spool):
+        fd = os.open(spool.parent / "flush.lock", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return 0  # the holder re-checks the spool after releasing the lock
+            code = _flush_now()
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+        if code != 0:
+            return code
+    return 0
+
+
+def _has_entries(spool: Path) -> bool:
+    try:
+        return any(entry.name.endswith(".json") for entry in os.scandir(spool)
+                   if entry.is_file())
+    except FileNotFoundError:
+        return False
+
+
+def _flush_now() -> int:
+    from gitrunr.errors import RunrError
     from gitrunr.ledger import flush as flush_spool
     from gitrunr.repo import open_repo
 
     try:
-        flush_spool(open_repo())
+        result = flush_spool(open_repo())
     except RunrError as exc:
         _warn(f"could not move hook records into the ledger: {exc.message}")
         return 1
-    return 0
+    return 1 if result.rejected else 0
 
 
 HOOKS = {

@@ -65,10 +65,16 @@ class FakePython:
             "  printf 'pwd %s\\n' \"$PWD\"\n"
             "  printf 'state %s\\n' \"${GITRUNR_STATE_DIR-}\"\n"
             "  for a in \"$@\"; do printf 'arg %s\\n' \"$a\"; done\n"
-            "  if [ \"$4\" = commit-msg ] && [ -f \"$5\" ]; then\n"
-            "    while IFS= read -r line; do printf 'msg %s\\n' \"$line\"; done <\"$5\"\n"
+            "  hook=; file=; seen=\n"
+            "  for a in \"$@\"; do\n"
+            "    if [ -n \"$hook\" ] && [ -z \"$file\" ]; then file=$a; fi\n"
+            "    if [ -n \"$seen\" ] && [ -z \"$hook\" ]; then hook=$a; fi\n"
+            "    if [ \"$a\" = gitrunr.hooks ]; then seen=1; fi\n"
+            "  done\n"
+            "  if [ \"$hook\" = commit-msg ] && [ -f \"$file\" ]; then\n"
+            "    while IFS= read -r line; do printf 'msg %s\\n' \"$line\"; done <\"$file\"\n"
             "  fi\n"
-            "  if [ \"$4\" = post-rewrite ]; then\n"
+            "  if [ \"$hook\" = post-rewrite ]; then\n"
             "    while IFS= read -r line; do printf 'stdin %s\\n' \"$line\"; done\n"
             "  fi\n"
             "} >>\"$log\"\n"
@@ -97,8 +103,8 @@ class FakePython:
         return calls
 
     def hooks_run(self) -> list[str]:
-        """The hook names the shim exec'd us for, in order (argv: -P -m gitrunr.hooks HOOK)."""
-        return [c.args[3] for c in self.calls()]
+        """The hook names the shim exec'd us for, in order (argv: [-S] -P -m gitrunr.hooks HOOK)."""
+        return [c.args[c.args.index("gitrunr.hooks") + 1] for c in self.calls()]
 
 
 @pytest.fixture
@@ -275,7 +281,7 @@ def test_foreign_commit_msg_hook_runs_first_and_is_restored_byte_for_byte(
     assert proc.returncode == 0, proc.stderr
     assert "Foreign-Hook: yes" in repo.message()  # the foreign hook still ran
     calls = fake.calls()
-    assert [c.args[3] for c in calls] == ["commit-msg", "post-commit"]
+    assert [c.args[4] for c in calls] == ["commit-msg", "post-commit"]
     # ...and it ran before gitrunr: the message gitrunr saw already had its line.
     assert calls[0].message == ["with a foreign hook", "Foreign-Hook: yes"]
 
@@ -488,7 +494,7 @@ def test_linked_worktree_shares_hooks_and_has_its_own_state(
     assert fake.calls() == []  # the linked worktree's run is not the main worktree's
     assert commit(repo, "in the linked worktree", cwd=wt).returncode == 0
     calls = fake.calls()
-    assert [c.args[3] for c in calls] == ["commit-msg", "post-commit"]
+    assert [c.args[4] for c in calls] == ["commit-msg", "post-commit"]
     assert all(Path(c.pwd).resolve() == wt.resolve() for c in calls)
     assert all((Path(c.pwd) / c.state_dir).resolve() == marker.parent for c in calls)
     assert calls[0].message == ["in the linked worktree"]
@@ -517,14 +523,14 @@ def test_commit_hooks_run_with_their_arguments_when_state_exists(
     assert commit(repo, "during a run").returncode == 0
 
     msg_call, post_call = fake.calls()
-    assert msg_call.args[:4] == ["-P", "-m", "gitrunr.hooks", "commit-msg"]
-    assert len(msg_call.args) == 5
-    assert (Path(msg_call.pwd) / msg_call.args[4]).resolve() == (
+    assert msg_call.args[:5] == ["-S", "-P", "-m", "gitrunr.hooks", "commit-msg"]
+    assert len(msg_call.args) == 6
+    assert (Path(msg_call.pwd) / msg_call.args[5]).resolve() == (
         repo.path / ".git" / "COMMIT_EDITMSG"
     ).resolve()
     assert msg_call.message == ["during a run"]
     assert Path(msg_call.pwd).resolve() == repo.path.resolve()  # git runs hooks at the top
-    assert post_call.args == ["-P", "-m", "gitrunr.hooks", "post-commit"]
+    assert post_call.args == ["-S", "-P", "-m", "gitrunr.hooks", "post-commit"]
     runr = (repo.path / ".git" / "runr").resolve()
     for call in (msg_call, post_call):  # exported, relative to the cwd git gave the hook
         assert (Path(call.pwd) / call.state_dir).resolve() == runr
@@ -557,7 +563,7 @@ def test_post_rewrite_gets_old_and_new_on_amend_when_the_ledger_exists(
     assert commit(repo, "amended", "--amend").returncode == 0
 
     (call,) = fake.calls()
-    assert call.args == ["-P", "-m", "gitrunr.hooks", "post-rewrite", "amend"]
+    assert call.args == ["-S", "-P", "-m", "gitrunr.hooks", "post-rewrite", "amend"]
     assert call.stdin == [f"{old} {repo.head()}"]
 
 
@@ -579,7 +585,7 @@ def test_chained_post_rewrite_gets_the_same_stdin_and_the_temp_file_goes(
 
     new = repo.head()
     assert seen.read_text() == f"amend\n{old} {new}\n"
-    (call,) = [c for c in fake.calls() if c.args[3] == "post-rewrite"]
+    (call,) = [c for c in fake.calls() if c.args[4] == "post-rewrite"]
     assert call.stdin == [f"{old} {new}"]
     assert list(scratch.iterdir()) == []  # the saved stdin was removed
 
@@ -654,7 +660,7 @@ def test_gone_interpreter_falls_back_to_a_python3_with_gitrunr(repo_with_commit:
 
     args = [c.args for c in python3.calls()]
     assert args[0] == ["-P", "-c", "import gitrunr"]
-    assert ["-P", "-m", "gitrunr.hooks", "post-commit"] in args
+    assert ["-P", "-m", "gitrunr.hooks", "post-commit"] in args  # no -S: its own site
     assert [a[:4] for a in args if a[:2] == ["-P", "-m"]] == [
         ["-P", "-m", "gitrunr.hooks", "commit-msg"],
         ["-P", "-m", "gitrunr.hooks", "post-commit"],
