@@ -88,15 +88,15 @@ class _Ledger:
     view: ledger.LedgerView
     notes_index: dict[str, pygit2.Oid]
     skipped: list[str] = field(default_factory=list)
-    _bad_runs: set[str] = field(default_factory=set)
+    bad_runs: set[str] = field(default_factory=set)
 
     def run(self, run_id: str) -> RunSnapshot | None:
-        if run_id in self._bad_runs or not is_run_id(run_id):
+        if run_id in self.bad_runs or not is_run_id(run_id):
             return None
         try:
             return self.view.run(run_id)
         except CorruptRecordError as exc:
-            self._bad_runs.add(run_id)
+            self.bad_runs.add(run_id)
             self.skipped.append(exc.message)
             return None
 
@@ -199,8 +199,9 @@ def classify(records: _Ledger, commit: pygit2.Commit) -> AuditCommit:
         seen.add((claim.run_id, claim.kind))
         snapshot = records.run(claim.run_id)
         if snapshot is None:
-            problems.append(f"{claim.source} claims run {claim.run_id}, which the ledger "
-                            "does not know")
+            known = ("whose ledger record is unreadable" if claim.run_id in records.bad_runs
+                     else "which the ledger does not know")
+            problems.append(f"{claim.source} claims run {claim.run_id}, {known}")
             continue
         match = _match(snapshot, claim.kind, sha, commit_patch_id)
         if match is None:
