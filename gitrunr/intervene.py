@@ -122,7 +122,7 @@ def intervene(repo: RunrRepo, run_id: str, note: str, commands: list[str], *,
                                 "intervention first, or drop --commit")
 
     if commit:
-        claimed = [t.key for t in trailers.parse_trailers(message or note)
+        claimed = [t.key for t in trailers.parse_trailers(message or note, divider=False)
                    if t.key.lower().startswith("runr-")]
         if claimed:
             raise UsageError(f"the commit message already carries {claimed[0]}: gitrunr adds "
@@ -162,7 +162,7 @@ def _commit(repo: RunrRepo, workdir: Path, run_id: str, message: str) -> pygit2.
     """
     body = message if message.endswith("\n") else message + "\n"
     stamped = trailers.add_trailers(body, [(trailers.RUN_ID, run_id),
-                                           (trailers.INTERVENTION, "true")])
+                                           (trailers.INTERVENTION, "true")], divider=False)
     proc = subprocess.run(["git", "commit", "-q", "-F", "-"], cwd=workdir,
                           input=stamped.encode(), capture_output=True,
                           env={**os.environ, "GITRUNR_HOOKS": "off"})

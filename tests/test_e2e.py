@@ -233,3 +233,14 @@ def test_no_runtime_state_in_the_work_tree(initialized: GitRepo) -> None:
     state = Path(repo.git("rev-parse", "--git-path", "runr").stdout.strip())
     assert not state.is_absolute() or repo.path not in state.parents or ".git" in state.parts
     assert os.path.exists(repo.path / state / "pending-intervention.json")
+
+
+def test_message_with_a_divider_line_is_stamped_where_git_log_reads(initialized: GitRepo) -> None:
+    """`%(trailers)` ignores `---` (pretty.c no_divider); the hook must write below it."""
+    repo = initialized
+    run_id = start(repo)
+    repo.commit("Task: notes\n\n---\nsome text after a divider line", {"n.txt": "n\n"})
+    shown = repo.git("log", "-1", "--format=%(trailers:key=Runr-Run-Id,valueonly,separator=)"
+                     ).stdout.strip()
+    assert shown == run_id
+    assert classes(audit(repo, "HEAD~1..HEAD")) == [("Task: notes", "RUNR")]

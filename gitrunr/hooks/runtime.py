@@ -123,10 +123,12 @@ def commit_msg(args: list[str]) -> int:
     comment = _comment_char()
     if not _has_content(text, comment):
         return 0  # git aborts an empty message; a trailer must not rescue it
-    present = trailers.parse_trailers(text, comment_char=comment)
+    # divider=False: git log's %(trailers) ignores `---` (pretty.c sets no_divider),
+    # so the trailers must go where git log reads them, even below a `---` line.
+    present = trailers.parse_trailers(text, divider=False, comment_char=comment)
     if trailers.trailer_values(present, trailers.RUN_ID):
         return 0  # amend, cherry-pick -e, or a hand-written claim: leave it as it is
-    stamped = trailers.add_trailers(text, wanted, comment_char=comment)
+    stamped = trailers.add_trailers(text, wanted, divider=False, comment_char=comment)
     path.write_bytes(stamped.encode("utf-8", "surrogateescape"))
     if pending is not None:
         write_json_atomic(state / STAMPED, {"run_id": pending["run_id"],
