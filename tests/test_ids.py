@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from gitrunr.ids import EVENT_ID_RE, RUN_ID_RE, is_run_id, new_id
+from gitrunr.ids import is_event_id, is_id, is_run_id, new_id
 
 
 def test_ids_sort_by_time_and_do_not_collide() -> None:
@@ -14,12 +14,14 @@ def test_ids_sort_by_time_and_do_not_collide() -> None:
     late = new_id("ev", now_ms=1_001)
     assert len(set(early)) == 2000
     assert all(e < late for e in early)
-    assert all(EVENT_ID_RE.fullmatch(e) for e in early)
+    assert all(is_event_id(e) for e in early)
+    assert not is_event_id("ev-short") and not is_event_id(early[0] + "0")
 
 
 def test_run_ids_are_safe_path_components() -> None:
     run_id = new_id("run")
-    assert RUN_ID_RE.fullmatch(run_id) and re.fullmatch(r"[0-9a-z-]+", run_id)
+    assert is_run_id(run_id) and re.fullmatch(r"run-[0-9a-z]{17}", run_id)
+    assert is_id(new_id("cp"), "cp") and not is_id(new_id("cp"), "iv")
     for bad in ("../x", "run-../../etc", "run x", "run-;rm", "", "RUN-ABCD", "run-ab"):
         assert not is_run_id(bad)
 

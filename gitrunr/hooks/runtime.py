@@ -18,14 +18,11 @@ stderr, and the records it could not make are in the spool for the next flush.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+import time
 
 from gitrunr import trailers
-from gitrunr.ids import CHECKPOINT_ID_RE, RUN_ID_RE, new_id
+from gitrunr.ids import is_id, new_id
 from gitrunr.state import (
     ACTIVE_RUN,
     PENDING_INTERVENTION,
@@ -37,52 +34,63 @@ from gitrunr.state import (
     write_json_atomic,
 )
 
+# Type checkers treat any TYPE_CHECKING name as true; importing typing costs ~2 ms.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 #: commit-msg's marker: "I stamped the next commit as this intervention".
 STAMPED = "stamped-intervention.json"
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """UTC now as ISO 8601 with milliseconds (``2026-01-06T12:00:00.000Z``)."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
 
 
 def _git(*args: str, input: bytes | None = None) -> bytes:
+    """Run git (only when the shim did not hand us the answer: subprocess costs ~10 ms
+    to import)."""
+    import subprocess
+
     return subprocess.run(["git", *args], input=input, capture_output=True,
                           check=True).stdout
 
 
-def state_dir() -> Path:
+def state_dir() -> str:
     """This worktree's ``runr`` directory: from the shim's ``GITRUNR_STATE_DIR`` when
     it exported one, else ``git rev-parse --git-path runr``."""
     given = os.environ.get("GITRUNR_STATE_DIR")
     raw = given if given else _git("rev-parse", "--git-path", "runr").decode().strip()
-    return Path(raw).absolute()
+    return os.path.abspath(raw)
 
 
-def common_dir(state: Path) -> Path:
+def common_dir(state: str) -> str:
     """The git directory shared by all worktrees, found as git does: the ``commondir``
     file of a linked worktree's git directory (gitrepository-layout(5))."""
-    git_dir = state.parent
+    git_dir = os.path.dirname(state)
     try:
-        pointer = (git_dir / "commondir").read_text().strip()
+        with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as f:
+            pointer = f.read().strip()
     except FileNotFoundError:
         return git_dir
-    path = Path(pointer)
-    return path if path.is_absolute() else (git_dir / path).resolve()
+    return os.path.normpath(os.path.join(git_dir, pointer))
 
 
-def _load_state(state: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def _load_state(state: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """The pending intervention and the active run of this worktree (None if absent
     or unusable; an unusable file is reported, not trusted)."""
     found: list[dict[str, Any] | None] = []
     for name in (PENDING_INTERVENTION, ACTIVE_RUN):
         try:
-            doc = read_json(state / name)
+            doc = read_json(os.path.join(state, name))
         except (ValueError, OSError) as exc:
-            _warn(f"ignoring {state / name}: {exc}")
+            _warn(f"ignoring {os.path.join(state, name)}: {exc}")
             doc = None
         if doc is not None and not (isinstance(doc.get("run_id"), str)
-                                    and RUN_ID_RE.fullmatch(doc["run_id"])):
-            _warn(f"ignoring {state / name}: no valid run_id")
+                                    and is_id(doc["run_id"], "run")):
+            _warn(f"ignoring {os.path.join(state, name)}: no valid run_id")
             doc = None
         found.append(doc)
     return found[0], found[1]
@@ -93,9 +101,15 @@ def _warn(message: str) -> None:
 
 
 def _comment_char() -> str:
-    proc = subprocess.run(["git", "config", "--get", "core.commentChar"],
-                          capture_output=True, check=False)
-    value = proc.stdout.decode().strip()
+    """git's comment character: from the shim's ``GITRUNR_COMMENT_CHAR`` (it ran
+    ``git config core.commentChar``) or from git itself."""
+    if "GITRUNR_COMMENT_CHAR" in os.environ:
+        value = os.environ["GITRUNR_COMMENT_CHAR"].strip()
+    else:
+        import subprocess
+
+        value = subprocess.run(["git", "config", "--get", "core.commentChar"],
+                               capture_output=True, check=False).stdout.decode().strip()
     # "auto" picks a character git does not find in the message; "#" is its first choice.
     return value if len(value) == 1 else "#"
 
@@ -117,8 +131,9 @@ def commit_msg(args: list[str]) -> int:
             wanted.append((trailers.TIER, tier))
     else:
         return 0
-    path = Path(args[0])
-    raw = path.read_bytes()
+    path = args[0]
+    with open(path, "rb") as f:
+        raw = f.read()
     text = raw.decode("utf-8", "surrogateescape")
     comment = _comment_char()
     if not _has_content(text, comment):
@@ -129,9 +144,10 @@ def commit_msg(args: list[str]) -> int:
     if trailers.trailer_values(present, trailers.RUN_ID):
         return 0  # amend, cherry-pick -e, or a hand-written claim: leave it as it is
     stamped = trailers.add_trailers(text, wanted, divider=False, comment_char=comment)
-    path.write_bytes(stamped.encode("utf-8", "surrogateescape"))
+    with open(path, "wb") as f:
+        f.write(stamped.encode("utf-8", "surrogateescape"))
     if pending is not None:
-        write_json_atomic(state / STAMPED, {"run_id": pending["run_id"],
+        write_json_atomic(os.path.join(state, STAMPED), {"run_id": pending["run_id"],
                                             "intervention_id": pending["intervention_id"]},
                           durable=False)
     return 0
@@ -147,8 +163,13 @@ def _has_content(text: str, comment: str) -> bool:
 
 
 def _read_head() -> tuple[str, str, str]:
-    """(sha, committer ``Name <email>``, message) of HEAD, with one git call."""
-    out = _git("cat-file", "--batch", input=b"HEAD\n")
+    """(sha, committer ``Name <email>``, message) of HEAD: ``git cat-file --batch``'s
+    answer for ``HEAD``, which the shim pipes to stdin (``GITRUNR_HEAD_ON_STDIN=1``),
+    or which we ask git for."""
+    if os.environ.get("GITRUNR_HEAD_ON_STDIN") == "1":
+        out = sys.stdin.buffer.read()
+    else:
+        out = _git("cat-file", "--batch", input=b"HEAD\n")
     header, _, body = out.partition(b"\n")
     sha = header.split()[0].decode()
     headers, _, message = body.partition(b"\n\n")
@@ -197,13 +218,13 @@ def post_commit(args: list[str]) -> int:
                  "patch_id": None, "files_changed": []}
     else:
         checkpoints = [v for v in trailers.trailer_values(found, trailers.CHECKPOINT)
-                       if CHECKPOINT_ID_RE.fullmatch(v)]
+                       if is_id(v, "cp")]
         if active is None or claimed[0] != active["run_id"] or not checkpoints:
             return 0
         event = {**base, "type": "checkpoint_recorded", "run_id": active["run_id"],
                  "checkpoint_id": checkpoints[0], "sha": sha, "patch_id": None,
                  "subject": message.split("\n", 1)[0]}
-    spool = common_dir(state) / "runr" / SPOOL
+    spool = os.path.join(common_dir(state), "runr", SPOOL)
     try:
         spool_entry(spool, event["event_id"], {"schema_version": 1, "kind": "event",
                                                "event": event})
@@ -212,8 +233,8 @@ def post_commit(args: list[str]) -> int:
               "with `git runr intervene --sha` once the problem is fixed")
         return 0
     if event["type"] == "intervention_linked":
-        remove(state / PENDING_INTERVENTION)
-    spawn_flush(Path.cwd())
+        remove(os.path.join(state, PENDING_INTERVENTION))
+    spawn_flush(os.getcwd())
     return 0
 
 
@@ -225,9 +246,9 @@ def post_merge(args: list[str]) -> int:
     return post_commit([])
 
 
-def _take_stamp(state: Path) -> dict[str, Any] | None:
+def _take_stamp(state: str) -> dict[str, Any] | None:
     """Read and remove commit-msg's marker of the intervention it stamped, if any."""
-    path = state / STAMPED
+    path = os.path.join(state, STAMPED)
     try:
         doc = read_json(path)
     except (ValueError, OSError):
@@ -247,7 +268,7 @@ def post_rewrite(args: list[str]) -> int:
     if not pairs:
         return 0
     state = state_dir()
-    spool = common_dir(state) / "runr" / SPOOL
+    spool = os.path.join(common_dir(state), "runr", SPOOL)
     entry = new_id("ev")
     try:
         spool_entry(spool, entry, {"schema_version": 1, "kind": "rewrite", "rewrite": kind,
@@ -255,7 +276,7 @@ def post_rewrite(args: list[str]) -> int:
     except OSError as exc:
         _warn(f"could not record the {kind} of {len(pairs)} commit(s): {exc}")
         return 0
-    spawn_flush(Path.cwd())
+    spawn_flush(os.getcwd())
     return 0
 
 
@@ -269,9 +290,10 @@ def flush(args: list[str]) -> int:
     """
     import fcntl
 
-    spool = common_dir(state_dir()) / "runr" / SPOOL
+    spool = os.path.join(common_dir(state_dir()), "runr", SPOOL)
     while _has_entries(spool):
-        fd = os.open(spool.parent / "flush.lock", os.O_CREAT | os.O_RDWR, 0o644)
+        fd = os.open(os.path.join(os.path.dirname(spool), "flush.lock"),
+                     os.O_CREAT | os.O_RDWR, 0o644)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -286,7 +308,7 @@ def flush(args: list[str]) -> int:
     return 0
 
 
-def _has_entries(spool: Path) -> bool:
+def _has_entries(spool: str) -> bool:
     try:
         return any(entry.name.endswith(".json") for entry in os.scandir(spool)
                    if entry.is_file())
