@@ -236,31 +236,28 @@ def classify(records: _Ledger, commit: pygit2.Commit) -> AuditCommit:
 
 def _match(snapshot: RunSnapshot, kind: str, sha: str,
            commit_patch_id: Callable[[], str | None]) -> AuditLink | None:
-    """The run's record of this commit: by sha (now or before a rewrite), then patch-id."""
+    """The run's record of this commit, of ``kind`` (``checkpoint``/``intervention``):
+    by sha (its own, or one it had before an amend or rebase), then by patch-id."""
+    records: list[tuple[str, str | None, list[str], str | None]]
     if kind == "checkpoint":
-        for cp in snapshot.checkpoints:
-            if cp.sha == sha or sha in cp.previous_shas:
-                return AuditLink(run_id=snapshot.run_id, kind="checkpoint",
-                                 checkpoint_id=cp.checkpoint_id, linked="sha")
-        candidates = [cp for cp in snapshot.checkpoints if cp.patch_id]
-        if candidates:
-            pid = commit_patch_id()
-            for cp in candidates:
-                if pid is not None and cp.patch_id == pid:
-                    return AuditLink(run_id=snapshot.run_id, kind="checkpoint",
-                                     checkpoint_id=cp.checkpoint_id, linked="patch-id")
-        return None
-    for iv in snapshot.interventions:
-        if iv.commit_sha is not None and (iv.commit_sha == sha or sha in iv.previous_shas):
-            return AuditLink(run_id=snapshot.run_id, kind="intervention",
-                             intervention_id=iv.intervention_id, linked="sha")
-    ivs = [iv for iv in snapshot.interventions if iv.patch_id]
-    if ivs:
-        pid = commit_patch_id()
-        for iv in ivs:
-            if pid is not None and iv.patch_id == pid:
-                return AuditLink(run_id=snapshot.run_id, kind="intervention",
-                                 intervention_id=iv.intervention_id, linked="patch-id")
+        records = [(c.checkpoint_id, c.sha, c.previous_shas, c.patch_id)
+                   for c in snapshot.checkpoints]
+    else:
+        records = [(i.intervention_id, i.commit_sha, i.previous_shas, i.patch_id)
+                   for i in snapshot.interventions]
+
+    def link(record_id: str, how: str) -> AuditLink:
+        return AuditLink.model_validate({"run_id": snapshot.run_id, "kind": kind,
+                                         f"{kind}_id": record_id, "linked": how})
+
+    for record_id, now, before, _ in records:
+        if now is not None and (now == sha or sha in before):
+            return link(record_id, "sha")
+    if any(pid for *_, pid in records):
+        pid = commit_patch_id()  # computed only when a patch-id could match
+        for record_id, _, _, recorded in records:
+            if pid is not None and recorded == pid:
+                return link(record_id, "patch-id")
     return None
 
 

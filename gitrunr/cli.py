@@ -136,7 +136,12 @@ def hooks() -> None:
     """Install, remove or inspect gitrunr's git hooks."""
 
 
-def _print_hooks(statuses: list[Any], as_json: bool) -> None:
+def _hooks(ctx: click.Context, action: str, as_json: bool) -> None:
+    """Run ``install``/``uninstall``/``status`` of :mod:`gitrunr.hooks.install` and print."""
+    from gitrunr.hooks import install
+
+    workdir = _open(ctx, flush=False).require_worktree()
+    statuses = getattr(install, action)(workdir)
     if as_json:
         _emit_json({"hooks": [s.to_json() for s in statuses]})
         return
@@ -146,8 +151,11 @@ def _print_hooks(statuses: list[Any], as_json: bool) -> None:
         click.echo(f"{s.name:<13} {state}{extra}  {s.path}")
 
 
+_JSON_HOOKS = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+
+
 @hooks.command("install")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_JSON_HOOKS
 @click.pass_context
 def hooks_install(ctx: click.Context, as_json: bool) -> None:
     """Install the hooks where git looks for them (honours core.hooksPath).
@@ -155,32 +163,23 @@ def hooks_install(ctx: click.Context, as_json: bool) -> None:
     A hook that is already there and not ours is kept as <hook>.runr-orig and run
     first; its exit status still decides.
     """
-    from gitrunr.hooks import install
-
-    repo = _open(ctx, flush=False)
-    _print_hooks(install.install(repo.require_worktree()), as_json)
+    _hooks(ctx, "install", as_json)
 
 
 @hooks.command("uninstall")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_JSON_HOOKS
 @click.pass_context
 def hooks_uninstall(ctx: click.Context, as_json: bool) -> None:
     """Remove gitrunr's hooks and put back, byte for byte, any hook they replaced."""
-    from gitrunr.hooks import install
-
-    repo = _open(ctx, flush=False)
-    _print_hooks(install.uninstall(repo.require_worktree()), as_json)
+    _hooks(ctx, "uninstall", as_json)
 
 
 @hooks.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_JSON_HOOKS
 @click.pass_context
 def hooks_status(ctx: click.Context, as_json: bool) -> None:
     """Show which hooks are installed and which foreign hooks they chain to."""
-    from gitrunr.hooks import install
-
-    repo = _open(ctx, flush=False)
-    _print_hooks(install.status(repo.require_worktree()), as_json)
+    _hooks(ctx, "status", as_json)
 
 
 # --------------------------------------------------------------------------- runs
