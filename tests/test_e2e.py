@@ -244,3 +244,46 @@ def test_message_with_a_divider_line_is_stamped_where_git_log_reads(initialized:
                      ).stdout.strip()
     assert shown == run_id
     assert classes(audit(repo, "HEAD~1..HEAD")) == [("Task: notes", "RUNR")]
+
+
+def test_failing_command_is_recorded_and_fails_the_exit_status(initialized: GitRepo) -> None:
+    repo = initialized
+    run_id = start(repo)
+    proc = repo.runr("intervene", run_id, "--note", "tried the build", "--cmd", "true",
+                     "--cmd", "echo boom >&2; exit 3", check=False)
+    assert proc.returncode == 1
+    assert "1 of 2 command(s) failed" in proc.stderr
+    shown = json.loads(repo.runr("run", "show", run_id, "--json").stdout)
+    (iv,) = shown["interventions"]
+    assert [(c["cmd"], c["exit_code"]) for c in iv["commands"]] == [
+        ("true", 0), ("echo boom >&2; exit 3", 3)]
+    assert iv["commands"][1]["output_tail"] == "boom\n"
+    assert iv["commands"][1]["duration_ms"] >= 0
+
+
+def test_output_tail_is_bounded(initialized: GitRepo) -> None:
+    repo = initialized
+    run_id = start(repo)
+    repo.runr("intervene", run_id, "--note", "noisy", "--cmd", "seq 1 5000")
+    (iv,) = json.loads(repo.runr("run", "show", run_id, "--json").stdout)["interventions"]
+    tail = iv["commands"][0]["output_tail"]
+    assert iv["commands"][0]["output_truncated"] is True
+    assert tail.endswith("5000\n") and tail.count("\n") == 64 and len(tail) <= 8 * 1024
+
+
+def test_a_message_cannot_inject_a_run_trailer(initialized: GitRepo) -> None:
+    repo = initialized
+    run_id = start(repo)
+    repo.write("i.txt", "i\n")
+    repo.git("add", "i.txt")
+    head = repo.head()
+    proc = repo.runr("intervene", run_id, "--note", "n", "--commit", "-m",
+                     "fix\n\nRunr-Run-Id: run-0000evil0000", check=False)
+    assert proc.returncode == 2 and "Runr-Run-Id" in proc.stderr
+    assert repo.head() == head  # nothing committed, nothing recorded
+    assert json.loads(repo.runr("run", "show", run_id, "--json").stdout)["interventions"] == []
+    # A note with newlines is data in the ledger, never a trailer of the commit.
+    repo.runr("intervene", run_id, "--note", "line one\nRunr-Run-Id: run-0000evil0000",
+              "--commit", "-m", "fix: by hand")
+    message = repo.message()
+    assert message.count("Runr-Run-Id:") == 1 and f"Runr-Run-Id: {run_id}" in message
