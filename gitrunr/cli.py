@@ -361,6 +361,35 @@ def audit(ctx: click.Context, revision_range: str | None, range_option: str | No
                                    f"verified provenance: {listed}{more}")
 
 
+# --------------------------------------------------------------------------- notes
+
+
+@cli.group(cls=RunrGroup, context_settings=CONTEXT)
+def notes() -> None:
+    """Maintain refs/notes/runr, the per-commit index of the ledger."""
+
+
+@notes.command("rebuild")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.pass_context
+def notes_rebuild(ctx: click.Context, as_json: bool) -> None:
+    """Write refs/notes/runr afresh from the ledger.
+
+    For a clone that fetched the ledger but not the notes, or notes damaged or edited
+    by hand. Notes the ledger does not back are dropped; the old notes stay in the
+    ref's history.
+    """
+    from gitrunr import ledger
+
+    result = ledger.rebuild_notes(_open(ctx))
+    if as_json:
+        _emit_json({"notes": result.notes, "runs": result.runs,
+                    "previous_notes": result.previous_notes})
+        return
+    click.echo(f"refs/notes/runr rebuilt from {result.runs} run(s): {result.notes} note(s) "
+               f"(there were {result.previous_notes})")
+
+
 # --------------------------------------------------------------------------- flush
 
 

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import pygit2
 from pydantic import ValidationError
@@ -62,6 +63,8 @@ from gitrunr.objects import (
 )
 from gitrunr.repo import RunrRepo
 from gitrunr.state import REJECTED, read_json, write_json_atomic
+
+_T = TypeVar("_T")
 
 LEDGER_REF = "refs/runr/ledger"
 #: How long a writer keeps retrying a lost compare-and-swap before giving up.
@@ -228,6 +231,16 @@ def append(repo: RunrRepo, new_events: Sequence[Event], *, partial: bool = False
     for an invalid stored document, :class:`GitError` when writing fails or the ref
     kept moving for :data:`RETRY_SECONDS`.
     """
+    return _retry_races(lambda: _append_once(repo, new_events, partial=partial,
+                                             message=message))
+
+
+def _retry_races(attempt_once: Callable[[], _T]) -> _T:
+    """Run ``attempt_once`` until it does not lose a compare-and-swap race.
+
+    Exponential back-off with jitter (tenacity), for at most :data:`RETRY_SECONDS`;
+    then :class:`GitError`.
+    """
     retrying = Retrying(
         retry=retry_if_exception_type(RefRaceError), stop=stop_after_delay(RETRY_SECONDS),
         wait=wait_random_exponential(multiplier=0.005, max=0.25), reraise=True,
@@ -235,10 +248,10 @@ def append(repo: RunrRepo, new_events: Sequence[Event], *, partial: bool = False
     try:
         for attempt in retrying:
             with attempt:
-                return _append_once(repo, new_events, partial=partial, message=message)
+                return attempt_once()
     except RefRaceError as race:
-        raise GitError(f"gave up writing the ledger after {RETRY_SECONDS:.0f}s of "
-                       f"concurrent updates: {race}; try again") from None
+        raise GitError(f"gave up writing after {RETRY_SECONDS:.0f}s of concurrent "
+                       f"updates: {race}; try again") from None
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -355,6 +368,62 @@ def _write_notes(git: pygit2.Repository, old: pygit2.Oid | None,
     oid: pygit2.Oid = git.create_commit(None, sig, sig, "Notes added by 'git runr'\n",
                                         new_tree, parents)
     return oid
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    """What :func:`rebuild_notes` wrote: notes, runs read, notes there before."""
+
+    notes: int
+    runs: int
+    previous_notes: int
+
+
+def rebuild_notes(repo: RunrRepo) -> RebuildResult:
+    """Write ``refs/notes/runr`` afresh from the ledger (docs/storage.md: the notes are
+    an index that can be rebuilt from the ledger).
+
+    Every checkpoint and linked intervention of every run gets a note on its commit
+    and on the commits it was before an amend or rebase. Notes the ledger does not
+    back are dropped. The new notes commit has the old tip as parent, so the old
+    notes stay in history, and it lands by compare-and-swap. Raises
+    :class:`CorruptRecordError` for an unreadable run.
+    """
+    def once() -> RebuildResult:
+        git = repo.git
+        view = read(repo)
+        links: dict[str, list[NoteLink]] = {}
+        runs = 0
+        for snap in view.runs():
+            runs += 1
+            for cp in snap.checkpoints:
+                for sha in (cp.sha, *cp.previous_shas):
+                    links.setdefault(sha, []).append(NoteLink(
+                        run_id=snap.run_id, kind="checkpoint", checkpoint_id=cp.checkpoint_id,
+                        patch_id=cp.patch_id))
+            for iv in snap.interventions:
+                if iv.commit_sha is None:
+                    continue
+                for sha in (iv.commit_sha, *iv.previous_shas):
+                    links.setdefault(sha, []).append(NoteLink(
+                        run_id=snap.run_id, kind="intervention",
+                        intervention_id=iv.intervention_id, patch_id=iv.patch_id))
+        old = ref_target(git, notes.NOTES_REF)
+        old_commit = git.get(old) if old is not None else None
+        before = len(notes.index(git, old_commit.tree)) if isinstance(
+            old_commit, pygit2.Commit) else 0
+        changes: dict[str, pygit2.Oid | None] = {
+            notes.new_path(sha): git.create_blob(notes.encode(notes.merge(None, found)))
+            for sha, found in links.items()}
+        tree = update_tree(git, None, changes)
+        sig = signature(*identity(git), datetime.now(UTC))
+        commit = git.create_commit(None, sig, sig, "Notes rebuilt by 'git runr'\n", tree,
+                                   [old] if old is not None else [])
+        cas_update_refs(git, str(repo.cwd), [(notes.NOTES_REF, commit, old)],
+                        "runr: notes rebuilt from the ledger")
+        return RebuildResult(notes=len(links), runs=runs, previous_notes=before)
+
+    return _retry_races(once)
 
 
 def _commit_message(applied: Sequence[Event]) -> str:

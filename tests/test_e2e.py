@@ -287,3 +287,23 @@ def test_a_message_cannot_inject_a_run_trailer(initialized: GitRepo) -> None:
               "--commit", "-m", "fix: by hand")
     message = repo.message()
     assert message.count("Runr-Run-Id:") == 1 and f"Runr-Run-Id: {run_id}" in message
+
+
+def test_notes_rebuild_restores_the_index_from_the_ledger(initialized: GitRepo) -> None:
+    repo = initialized
+    run_id = start(repo)
+    repo.commit("Task: a", {"a.txt": "a\n"})
+    repo.git("commit", "-q", "--amend", "-m", "Task: a, amended")
+    repo.runr("intervene", run_id, "--note", "by hand", "--sha", "HEAD~1")
+    before = audit(repo)
+    # A forged note for a commit the ledger never recorded, and a lost note.
+    forged = repo.git("rev-parse", "HEAD~2").stdout.strip()
+    repo.git("notes", "--ref=runr", "add", "-f", "-m",
+             json.dumps({"schema_version": 1, "links": [{"run_id": run_id,
+                                                         "kind": "checkpoint"}]}), forged)
+    repo.git("notes", "--ref=runr", "remove", "HEAD~1")
+    out = json.loads(repo.runr("notes", "rebuild", "--json").stdout)
+    assert out["runs"] == 1 and out["notes"] == 3  # amended checkpoint (new + old sha), iv
+    listed = repo.git("notes", "--ref=runr", "list").stdout
+    assert forged not in listed and repo.git("rev-parse", "HEAD~1").stdout.strip() in listed
+    assert audit(repo) == before
