@@ -349,13 +349,14 @@ def audit(ctx: click.Context, revision_range: str | None, range_option: str | No
     if as_json:
         click.echo(report.model_dump_json(indent=2, by_alias=True))
     else:
-        out = render.console()
-        for line in render.timeline(report):
-            out.print(line)
+        color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        style = (lambda text, fg: click.style(text, fg=fg, bold=fg != "yellow")) if color \
+            else render.plain
+        click.echo(render.timeline(report, style), color=color)
     if strict:
-        bad = [c for c in report.commits if c.cls in ("GAP", "UNVERIFIED")]
+        bad = [c for c in report.commits if c.class_ in ("GAP", "UNVERIFIED")]
         if bad:
-            listed = ", ".join(f"{c.short_sha} ({c.cls})" for c in bad[:10])
+            listed = ", ".join(f"{c.short_sha} ({c.class_})" for c in bad[:10])
             more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
             raise CheckFailedError(f"{len(bad)} of {len(report.commits)} commits lack "
                                    f"verified provenance: {listed}{more}")

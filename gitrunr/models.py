@@ -290,7 +290,7 @@ class AuditCommit(_Doc):
     #: Committer date (UTC).
     committed_at: AwareDatetime
     #: One of RUNR, MANUAL, UNVERIFIED, GAP (DESIGN.md section 3).
-    cls: AuditClass = Field(alias="class")
+    class_: AuditClass = Field(alias="class")
     #: The run of the first verified link, or for UNVERIFIED the run claimed.
     run_id: str | None = None
     checkpoint_id: str | None = None

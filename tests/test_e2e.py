@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from gitrunr.models import AuditReport
 from tests.conftest import GitRepo
 
 
@@ -52,7 +53,11 @@ def test_readme_scenario_is_classified(initialized: GitRepo) -> None:
     repo.runr("run", "finish", "--outcome", "passed")
     repo.commit("misc cleanup", {"e.txt": "e\n"})
 
-    report = audit(repo)
+    raw = repo.runr("audit", "--json").stdout
+    # The documented schema holds for real output (entries are built unvalidated).
+    assert AuditReport.model_validate_json(raw).model_dump(mode="json", by_alias=True) == \
+        json.loads(raw)
+    report = json.loads(raw)
     assert classes(report) == [
         ("initial commit", "GAP"),
         ("add gitrunr config", "GAP"),
