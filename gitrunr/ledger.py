@@ -590,19 +590,3 @@ def _reject(path: Path, reason: str) -> None:
     except FileNotFoundError:
         return
     write_json_atomic(target.with_suffix(".reason.json"), {"reason": reason})
-
-
-def rejected_count(repo: RunrRepo) -> int:
-    """How many spool entries sit in ``spool/rejected/`` awaiting a person."""
-    try:
-        return sum(1 for p in (repo.spool_dir / REJECTED).iterdir()
-                   if p.name.endswith(".json") and not p.name.endswith(".reason.json"))
-    except FileNotFoundError:
-        return 0
-
-
-def check_writable(repo: RunrRepo) -> None:
-    """Raise :class:`GitError` early when the object database cannot be written."""
-    objects = repo.common_dir / "objects"
-    if not os.access(objects, os.W_OK):
-        raise GitError(f"cannot write to {objects}: the repository is read-only here")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pygit2
 
-from gitrunr.errors import GitError, NotARepositoryError, NotFoundError
+from gitrunr.errors import NotARepositoryError, NotFoundError
 from gitrunr.git import first_line, run_git
 
 
@@ -85,14 +85,11 @@ def open_repo(cwd: str | os.PathLike[str] | None = None) -> RunrRepo:
     where = Path(cwd) if cwd is not None else Path.cwd()
     if not where.is_dir():
         raise NotARepositoryError(f"{where} is not a directory")
-    try:
-        proc = run_git(
-            ["rev-parse", "--absolute-git-dir", "--git-common-dir", "--is-bare-repository",
-             "--show-toplevel"],
-            cwd=where, check=False,
-        )
-    except GitError:
-        raise
+    proc = run_git(
+        ["rev-parse", "--absolute-git-dir", "--git-common-dir", "--is-bare-repository",
+         "--show-toplevel"],
+        cwd=where, check=False,
+    )
     if proc.returncode != 0:
         message = first_line(proc.stderr)
         if "not a git repository" in message:

@@ -445,3 +445,16 @@ def test_help(plain: GitRepo, command: list[str], flag: str) -> None:
         proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
     assert list(plain.path.iterdir()) == []
+
+
+def test_sha256_repository_gets_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "sha256"
+    subprocess.run(["git", "init", "-q", "--object-format=sha256", str(path)], check=True)
+    subprocess.run(["git", "-C", str(path), "commit", "-q", "--allow-empty", "-m", "x"],
+                   check=True)
+    for args in (["audit"], ["run", "start"], ["init"]):
+        proc = subprocess.run(["git", "runr", *args], cwd=path, capture_output=True, text=True)
+        assert proc.returncode == ExitCode.NOT_A_REPO
+        assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
+        assert "sha256" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (path / ".runr").exists()

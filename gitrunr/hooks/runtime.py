@@ -147,9 +147,8 @@ def commit_msg(args: list[str]) -> int:
     with open(path, "wb") as f:
         f.write(stamped.encode("utf-8", "surrogateescape"))
     if pending is not None:
-        write_json_atomic(os.path.join(state, STAMPED), {"run_id": pending["run_id"],
-                                            "intervention_id": pending["intervention_id"]},
-                          durable=False)
+        marker = {"run_id": pending["run_id"], "intervention_id": pending["intervention_id"]}
+        write_json_atomic(os.path.join(state, STAMPED), marker, durable=False)
     return 0
 
 
