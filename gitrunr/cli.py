@@ -11,13 +11,16 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 import pygit2
 
 from gitrunr import __version__
 from gitrunr.errors import CheckFailedError, ExitCode, GitError, RunrError
+
+if TYPE_CHECKING:
+    from gitrunr.repo import RunrRepo
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -45,7 +48,7 @@ class RunrGroup(click.Group):
 def _fail(ctx: click.Context, message: str, code: int, exc: BaseException) -> NoReturn:
     if ctx.find_root().params.get("debug"):
         raise exc
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {' '.join(message.splitlines())}", err=True)
     ctx.exit(code)
 
 
@@ -53,14 +56,22 @@ def _emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def _open(ctx: click.Context, *, flush: bool = True) -> Any:
-    """Open the repository of ``-C``/the current directory; move hook records in first."""
+def _open(ctx: click.Context, *, flush: bool = True) -> RunrRepo:
+    """Open the repository of ``-C``/the current directory; move hook records in first.
+
+    A flush that fails (a damaged ledger) is a warning, not the command's failure:
+    the records stay in the spool, and a reading command can still report.
+    """
     from gitrunr import ledger
     from gitrunr.repo import open_repo
 
     repo = open_repo(ctx.find_root().params.get("directory"))
     if flush and repo.workdir is not None:
-        result = ledger.flush(repo)
+        try:
+            result = ledger.flush(repo)
+        except RunrError as exc:
+            click.echo(f"warning: hook records stay in the spool: {exc.message}", err=True)
+            return repo
         if result.rejected:
             click.echo(f"warning: {len(result.rejected)} hook record(s) could not be applied; "
                        f"they are kept in {repo.spool_dir / 'rejected'}", err=True)

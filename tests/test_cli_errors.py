@@ -458,3 +458,22 @@ def test_sha256_repository_gets_a_clear_error(tmp_path: Path) -> None:
         assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
         assert "sha256" in proc.stderr and "Traceback" not in proc.stderr
     assert not (path / ".runr").exists()
+
+
+def test_audit_reports_even_when_spooled_records_cannot_be_applied(
+        repo_with_commit: GitRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A damaged run.json blocks the flush of that run's hook records, not the audit."""
+    g = repo_with_commit
+    g.runr("hooks", "install")
+    run_id = start_run(g)
+    plant_blob(g, tmp_path, f"{run_dir(run_id)}/run.json", CORRUPTIONS["wrong-schema"])
+    monkeypatch.setenv("GITRUNR_FLUSH", "none")  # the hook leaves its record spooled
+    g.commit("checkpoint", {"cp.txt": "cp\n"})
+    spool = g.path / ".git" / "runr" / "spool"
+    assert len(list(spool.glob("*.json"))) == 1
+    proc = g.runr("audit", "--json", check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: hook records stay in the spool" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert json.loads(proc.stdout)["summary"]["RUNR"] == 0
+    assert len(list(spool.glob("*.json"))) == 1  # kept, not lost
