@@ -373,6 +373,40 @@ def audit(ctx: click.Context, revision_range: str | None, range_option: str | No
                                    f"verified provenance: {listed}{more}")
 
 
+# --------------------------------------------------------------------------- sync
+
+
+@cli.command()
+@click.argument("remote", required=False)
+@click.option("--no-push", is_flag=True, help="Fetch and merge only; push nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.pass_context
+def sync(ctx: click.Context, remote: str | None, no_push: bool, as_json: bool) -> None:
+    """Share records with REMOTE: fetch, merge by union, push without force.
+
+    REMOTE defaults to the current branch's upstream remote, or the only remote.
+    The remote's records are fetched into refs/runr/remotes/REMOTE/, merged with
+    the local ones (no record is ever dropped), pushed as a fast-forward, and only
+    then moved locally: a push the remote refuses leaves the local records as they
+    were. See docs/sync.md.
+    """
+    from gitrunr.sync import sync as run_sync
+
+    result = run_sync(_open(ctx), remote, push=not no_push)
+    for path in result.conflicts:
+        click.echo(f"warning: {path} differs between the clones; kept the local one", err=True)
+    if as_json:
+        _emit_json({"remote": result.remote, "fetched": result.fetched,
+                    "pushed": result.pushed, "merged_runs": result.merged_runs,
+                    "ledger": result.ledger, "notes": result.notes,
+                    "pushed_refs": result.pushed_refs})
+        return
+    pushed = (f"pushed {result.pushed}" if result.pushed_refs
+              else "pushed nothing" if not no_push else "push skipped (--no-push)")
+    click.echo(f"sync with {result.remote}: fetched {result.fetched} event(s), merged "
+               f"{result.merged_runs} run(s), {pushed}")
+
+
 # --------------------------------------------------------------------------- notes
 
 

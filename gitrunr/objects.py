@@ -31,6 +31,9 @@ def update_tree(repo: pygit2.Repository, base: pygit2.Tree | None,
                 changes: TreeChanges) -> pygit2.Oid:
     """Write the tree ``base`` with ``changes`` applied, and return its id.
 
+    ``changes`` maps a path to a blob or tree id (a tree is grafted whole), or to
+    None to remove the path.
+
     Only the trees on the changed paths are rewritten; everything else is shared
     with ``base``, so the cost grows with the depth and width of the changed
     directories, not with the size of the whole tree. Directories left empty are
@@ -46,7 +49,10 @@ def update_tree(repo: pygit2.Repository, base: pygit2.Tree | None,
             if builder.get(head) is not None:
                 builder.remove(head)
         else:
-            builder.insert(head, oid, pygit2.enums.FileMode.BLOB)
+            # A leaf is usually a blob; a merge also grafts whole subtrees.
+            mode = (pygit2.enums.FileMode.TREE if isinstance(repo.get(oid), pygit2.Tree)
+                    else pygit2.enums.FileMode.BLOB)
+            builder.insert(head, oid, mode)
     for head, sub in nested.items():
         subtree = None
         if base is not None and head in base:
