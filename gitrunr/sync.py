@@ -33,6 +33,11 @@ from gitrunr.repo import RunrRepo
 
 #: How many times a sync starts over when the remote or the local refs moved.
 ATTEMPTS = 8
+#: What git says when a push lost a race with another push to the same refs: the
+#: ref moved (non-fast-forward, fetch first, stale info) or was being updated
+#: (the remote's ref lock, "is at X but expected Y", created meanwhile).
+_REMOTE_MOVED = ("non-fast-forward", "fetch first", "stale info", "cannot lock ref",
+                 "but expected", "reference already exists")
 
 
 def remote_refs(remote: str) -> tuple[str, str]:
@@ -44,7 +49,8 @@ def remote_refs(remote: str) -> tuple[str, str]:
 class MergeOutcome:
     """The union of two ledgers: its tree (None when both are empty), how many events
     only ``theirs`` had (``fetched``), only ``ours`` had (``pushed``), and how many
-    runs had events on both sides that differed (``merged_runs``)."""
+    runs had events that only ours had *and* events that only theirs had
+    (``merged_runs``: replayed from both sides; symmetric in ours and theirs)."""
 
     tree: pygit2.Oid | None
     fetched: int = 0
@@ -153,14 +159,16 @@ def _merge_run(git: pygit2.Repository, base: str, run_id: str, ours: pygit2.Oid,
 
     mine, other = events_of(ours), events_of(theirs)
     changes: dict[str, pygit2.Oid | None] = {}
+    only_ours = 0
     for name in sorted(set(mine) | set(other)):
         if name not in other:
-            outcome.pushed += 1
+            only_ours += 1
         elif name not in mine:
             outcome.fetched += 1
             changes[f"{base}/events/{name}"] = other[name]
         elif mine[name] != other[name]:
             outcome.conflicts.append(f"{base}/events/{name}")
+    outcome.pushed += only_ours
     if changes:
         union = {**other, **mine}
         parsed: list[Event] = []
@@ -174,7 +182,8 @@ def _merge_run(git: pygit2.Repository, base: str, run_id: str, ours: pygit2.Oid,
         if snapshot.run_id != run_id:
             raise GitError(f"{base} holds events of {snapshot.run_id}")
         changes[f"{base}/run.json"] = json_blob(git, snapshot)
-        outcome.merged_runs += 1
+        if only_ours:
+            outcome.merged_runs += 1  # new events on both sides, not a fast-forward
     return changes
 
 
@@ -310,8 +319,7 @@ def sync(repo: RunrRepo, remote: str | None = None, *, push: bool = True) -> Syn
                                cwd=repo.cwd, check=False)
                 if proc.returncode != 0:
                     text = (proc.stdout + proc.stderr).decode("utf-8", "replace")
-                    if "non-fast-forward" in text or "fetch first" in text or \
-                            "stale info" in text:
+                    if any(sign in text for sign in _REMOTE_MOVED):
                         continue  # the remote moved: start again from a fresh fetch
                     raise GitError(f"the remote {name!r} refused the records, nothing local "
                                    f"changed: {first_line(proc.stderr or proc.stdout)}")
