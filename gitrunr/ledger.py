@@ -67,6 +67,10 @@ from gitrunr.state import REJECTED, read_json, write_json_atomic
 _T = TypeVar("_T")
 
 LEDGER_REF = "refs/runr/ledger"
+#: A chain of commits whose extra parents are commits that were rewritten (amend,
+#: rebase) after being recorded: it keeps them reachable, so no record points at a
+#: commit ``git gc`` removed. Never pushed by ``git runr sync``.
+ARCHIVE_REF = "refs/runr/archive"
 #: How long a writer keeps retrying a lost compare-and-swap before giving up.
 RETRY_SECONDS = 120.0
 _ROOT_IDENTITY = ("gitrunr", "gitrunr@localhost")
@@ -317,9 +321,36 @@ def _append_once(repo: RunrRepo, new_events: Sequence[Event], *, partial: bool,
     if note_links:
         notes_commit = _write_notes(git, old_notes, note_links, sig)
         updates.append((notes.NOTES_REF, notes_commit, old_notes))
+    superseded = _superseded(git, view, result.snapshots)
+    if superseded:
+        old_archive = ref_target(git, ARCHIVE_REF)
+        archive = git.create_commit(
+            None, sig, sig, f"runr: keep {len(superseded)} rewritten commit(s) reachable\n",
+            update_tree(git, None, {}), [*([old_archive] if old_archive else []), *superseded])
+        updates.append((ARCHIVE_REF, archive, old_archive))
     cas_update_refs(git, str(repo.cwd), updates, summary.splitlines()[0])
     result.commit = commit
     return result
+
+
+def _superseded(git: pygit2.Repository, view: LedgerView,
+                snapshots: dict[str, RunSnapshot]) -> list[pygit2.Oid]:
+    """Commits the records now know only as "before a rewrite" (``previous_shas``
+    new in this append) that still exist: they go on the archive ref so ``git gc``
+    never prunes a commit a record names."""
+    def previous(snapshot: RunSnapshot | None) -> list[str]:
+        if snapshot is None:
+            return []
+        return [sha for records in (snapshot.checkpoints, snapshot.interventions)
+                for rec in records for sha in rec.previous_shas]
+
+    found: list[pygit2.Oid] = []
+    for run_id, after in snapshots.items():
+        known = set(previous(view.run(run_id)))
+        for sha in previous(after):
+            if sha not in known and isinstance(git.get(sha), pygit2.Commit):
+                found.append(pygit2.Oid(hex=sha))
+    return list(dict.fromkeys(found))
 
 
 def _note_links(event: Event, snapshot: RunSnapshot) -> Iterable[tuple[str, NoteLink]]:

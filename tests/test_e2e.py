@@ -312,3 +312,21 @@ def test_notes_rebuild_restores_the_index_from_the_ledger(initialized: GitRepo) 
     listed = repo.git("notes", "--ref=runr", "list").stdout
     assert forged not in listed and repo.git("rev-parse", "HEAD~1").stdout.strip() in listed
     assert audit(repo) == before
+
+
+def test_rewritten_commits_stay_reachable_after_gc(initialized: GitRepo) -> None:
+    repo = initialized
+    start(repo)
+    before = repo.commit("Task: first", {"g.txt": "1\n"})
+    repo.git("commit", "-q", "--amend", "-m", "Task: first, reworded")
+    after = repo.head()
+    # Forget every other path to the old commit, then collect garbage.
+    repo.git("reflog", "expire", "--expire=now", "--all")
+    repo.git("gc", "-q", "--prune=now")
+    assert repo.git("cat-file", "-t", before).stdout.strip() == "commit"
+    archived = repo.git("rev-list", "--parents", "-1", "refs/runr/archive").stdout.split()
+    assert before in archived[1:] and after not in archived
+    shown = json.loads(repo.runr("run", "list", "--json").stdout)["runs"][0]
+    run = json.loads(repo.runr("run", "show", shown["run_id"], "--json").stdout)
+    assert run["checkpoints"][0]["sha"] == after
+    assert run["checkpoints"][0]["previous_shas"] == [before]
