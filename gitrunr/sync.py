@@ -113,38 +113,36 @@ def merge_ledgers(git: pygit2.Repository, ours: pygit2.Oid | None,
     changes: dict[str, pygit2.Oid | None] = {}
     ours_runs = git[our_tree["runs"].id] if "runs" in our_tree else None
     theirs_runs = git[their_tree["runs"].id] if "runs" in their_tree else None
-    our_shards = _entries(git, ours_runs if isinstance(ours_runs, pygit2.Tree) else None)
-    their_shards = _entries(git, theirs_runs if isinstance(theirs_runs, pygit2.Tree) else None)
-    for shard in sorted(set(our_shards) | set(their_shards)):
-        mine, other = our_shards.get(shard), their_shards.get(shard)
-        if mine is not None and other is not None and mine.id == other.id:
-            continue
-        if other is None:
-            outcome.pushed += _count_events(git, mine.id, 2)  # type: ignore[union-attr]
-            continue
-        if mine is None:
-            outcome.fetched += _count_events(git, other.id, 2)
-            changes[f"runs/{shard}"] = other.id
-            continue
-        mine_tree, other_tree = git[mine.id], git[other.id]
-        if not isinstance(mine_tree, pygit2.Tree) or not isinstance(other_tree, pygit2.Tree):
-            raise GitError(f"runs/{shard} is not a directory in one of the ledgers")
-        my_runs, their_runs_in = _entries(git, mine_tree), _entries(git, other_tree)
-        for run_id in sorted(set(my_runs) | set(their_runs_in)):
-            a, b = my_runs.get(run_id), their_runs_in.get(run_id)
-            if a is not None and b is not None and a.id == b.id:
-                continue
-            if b is None:
-                outcome.pushed += _count_events(git, a.id, 1)  # type: ignore[union-attr]
-                continue
-            if a is None:
-                outcome.fetched += _count_events(git, b.id, 1)
-                changes[f"runs/{shard}/{run_id}"] = b.id
-                continue
-            changes.update(_merge_run(git, f"runs/{shard}/{run_id}", run_id, a.id, b.id,
-                                      outcome))
+    _union(git, "runs", ours_runs if isinstance(ours_runs, pygit2.Tree) else None,
+           theirs_runs if isinstance(theirs_runs, pygit2.Tree) else None, 2, outcome, changes)
     outcome.tree = update_tree(git, our_tree, changes) if changes else our_tree.id
     return outcome
+
+
+def _union(git: pygit2.Repository, path: str, ours: pygit2.Tree | None,
+           theirs: pygit2.Tree | None, depth: int, outcome: MergeOutcome,
+           changes: dict[str, pygit2.Oid | None]) -> None:
+    """Merge directory ``path`` into ``changes``: its entries are shards (``depth`` 2)
+    or run directories (``depth`` 1). Equal subtrees are skipped, one-sided ones
+    grafted whole, and a run on both sides merged event by event."""
+    mine, other = _entries(git, ours), _entries(git, theirs)
+    for name in sorted(set(mine) | set(other)):
+        a, b = mine.get(name), other.get(name)
+        sub = f"{path}/{name}"
+        if a is not None and b is not None and a.id == b.id:
+            continue
+        if b is None:
+            outcome.pushed += _count_events(git, a.id, depth)  # type: ignore[union-attr]
+        elif a is None:
+            outcome.fetched += _count_events(git, b.id, depth)
+            changes[sub] = b.id
+        elif depth == 1:
+            changes.update(_merge_run(git, sub, name, a.id, b.id, outcome))
+        else:
+            tree_a, tree_b = git[a.id], git[b.id]
+            if not isinstance(tree_a, pygit2.Tree) or not isinstance(tree_b, pygit2.Tree):
+                raise GitError(f"{sub} is not a directory in one of the ledgers")
+            _union(git, sub, tree_a, tree_b, depth - 1, outcome, changes)
 
 
 def _merge_run(git: pygit2.Repository, base: str, run_id: str, ours: pygit2.Oid,
