@@ -296,6 +296,8 @@ def sync(repo: RunrRepo, remote: str | None = None, *, push: bool = True) -> Syn
         raise NotFoundError(f"no remote named {name!r}: `git remote -v` lists them")
     ledger.flush(repo)
     git = repo.git
+    pushed_events = 0  # across attempts: a push may succeed and the local update race
+    pushed = False
     for _ in range(ATTEMPTS):
         their_ledger, their_notes = _fetch(repo, name)
         our_ledger = ref_target(git, ledger.LEDGER_REF)
@@ -307,14 +309,15 @@ def sync(repo: RunrRepo, remote: str | None = None, *, push: bool = True) -> Syn
                                    f"{merged.merged_runs} run(s) merged\n")
         new_notes = _merge_commit(git, merge_notes(git, our_notes, their_notes), our_notes,
                                   their_notes, f"Notes merged from {name} by 'git runr'\n")
-        pushed = False
         if push:
             refspecs = [f"{new}:{ref}" for new, theirs, ref in (
                 (new_ledger, their_ledger, ledger.LEDGER_REF),
                 (new_notes, their_notes, notes.NOTES_REF)) if new is not None and new != theirs]
             if refspecs:
-                proc = run_git(["push", "--quiet", "--porcelain", "--", name, *refspecs],
-                               cwd=repo.cwd, check=False)
+                # --atomic: both refs or neither, so a lost race never leaves half
+                # of a sync on the remote (git-push(1)).
+                proc = run_git(["push", "--atomic", "--quiet", "--porcelain", "--", name,
+                                *refspecs], cwd=repo.cwd, check=False)
                 if proc.returncode != 0:
                     text = (proc.stdout + proc.stderr).decode("utf-8", "replace")
                     if any(sign in text for sign in _REMOTE_MOVED):
@@ -322,6 +325,7 @@ def sync(repo: RunrRepo, remote: str | None = None, *, push: bool = True) -> Syn
                     raise GitError(f"the remote {name!r} refused the records, nothing local "
                                    f"changed: {first_line(proc.stderr or proc.stdout)}")
                 pushed = True
+                pushed_events += merged.pushed
         updates = [(ref, new, old) for ref, new, old in (
             (ledger.LEDGER_REF, new_ledger, our_ledger),
             (notes.NOTES_REF, new_notes, our_notes)) if new is not None and new != old]
@@ -330,8 +334,8 @@ def sync(repo: RunrRepo, remote: str | None = None, *, push: bool = True) -> Syn
                 cas_update_refs(git, str(repo.cwd), updates, f"runr: sync with {name}")
             except RefRaceError:
                 continue  # a local writer appended meanwhile: merge again
-        return SyncResult(remote=name, fetched=merged.fetched, pushed=merged.pushed if push
-                          else 0, merged_runs=merged.merged_runs,
+        return SyncResult(remote=name, fetched=merged.fetched, pushed=pushed_events,
+                          merged_runs=merged.merged_runs,
                           ledger=str(new_ledger) if new_ledger else None,
                           notes=str(new_notes) if new_notes else None, pushed_refs=pushed,
                           conflicts=merged.conflicts)
