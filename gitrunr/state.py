@@ -94,14 +94,15 @@ def spool_entry(spool_dir: StrPath, entry_id: str, doc: dict[str, Any]) -> str:
     return path
 
 
-def spawn_flush(cwd: StrPath | None = None) -> None:
+def spawn_flush() -> None:
     """Start a detached ``python -m gitrunr.hooks flush`` that moves the spool into the ledger.
 
-    The hook returns at once; the flusher, in a session of its own with its standard
-    streams on ``/dev/null`` (so git does not wait for it), outlives the commit. It
-    runs with ``site``, since it needs pygit2 and pydantic. With ``GITRUNR_FLUSH=sync``
-    the flush runs before this returns (for scripts that read the refs right after a
-    commit); ``GITRUNR_FLUSH=none`` leaves the spool for the next command.
+    The hook returns at once; the flusher, started in the hook's directory (the top of
+    the work tree) in a session of its own with its standard streams on ``/dev/null``
+    (so git does not wait for it), outlives the commit. It runs with ``site``, since it
+    needs pygit2 and pydantic. With ``GITRUNR_FLUSH=sync`` the flush runs before this
+    returns (for scripts that read the refs right after a commit);
+    ``GITRUNR_FLUSH=none`` leaves the spool for the next command.
     """
     mode = os.environ.get("GITRUNR_FLUSH")
     if mode == "none":
@@ -114,14 +115,8 @@ def spawn_flush(cwd: StrPath | None = None) -> None:
         (os.POSIX_SPAWN_OPEN, 2, devnull, os.O_WRONLY, 0),
     ]
     env = {k: v for k, v in os.environ.items() if k != "GITRUNR_HEAD_ON_STDIN"}
-    cwd_now = os.getcwd()
-    if cwd is not None:
-        os.chdir(cwd)
-    try:
-        if mode == "sync":
-            pid = os.posix_spawn(sys.executable, argv, env, file_actions=actions[:1])
-            os.waitpid(pid, 0)
-        else:
-            os.posix_spawn(sys.executable, argv, env, file_actions=actions, setsid=True)
-    finally:
-        os.chdir(cwd_now)
+    if mode == "sync":
+        pid = os.posix_spawn(sys.executable, argv, env, file_actions=actions[:1])
+        os.waitpid(pid, 0)
+    else:
+        os.posix_spawn(sys.executable, argv, env, file_actions=actions, setsid=True)

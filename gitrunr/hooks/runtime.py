@@ -233,7 +233,7 @@ def post_commit(args: list[str]) -> int:
         return 0
     if event["type"] == "intervention_linked":
         remove(os.path.join(state, PENDING_INTERVENTION))
-    spawn_flush(os.getcwd())
+    spawn_flush()
     return 0
 
 
@@ -275,7 +275,7 @@ def post_rewrite(args: list[str]) -> int:
     except OSError as exc:
         _warn(f"could not record the {kind} of {len(pairs)} commit(s): {exc}")
         return 0
-    spawn_flush(os.getcwd())
+    spawn_flush()
     return 0
 
 
