@@ -98,12 +98,13 @@ def apply(snapshot: RunSnapshot | None, event: Event) -> RunSnapshot:
             intervention_id=event.intervention_id, note=event.note, commands=event.commands,
             files_changed=event.files_changed, commit_sha=event.commit_sha,
             patch_id=event.patch_id, recorded_at=event.at, actor=event.actor,
+            tree=event.tree,
         )
         update["interventions"] = [*snapshot.interventions, record]
     elif isinstance(event, InterventionLinked):
         update["interventions"] = [
             i.model_copy(update={
-                "commit_sha": event.sha, "patch_id": event.patch_id,
+                "commit_sha": event.sha, "patch_id": event.patch_id, "tree": event.tree,
                 "files_changed": event.files_changed or i.files_changed,
             }) if i.intervention_id == event.intervention_id else i
             for i in snapshot.interventions
@@ -133,12 +134,13 @@ def _record_checkpoint(
                 return checkpoints
             moved = existing.model_copy(update={
                 "sha": event.sha, "patch_id": event.patch_id, "subject": event.subject,
+                "tree": event.tree,
                 "previous_shas": [*existing.previous_shas, existing.sha],
             })
             return [*checkpoints[:n], moved, *checkpoints[n + 1:]]
     record = CheckpointRecord(
         checkpoint_id=event.checkpoint_id, sha=event.sha, patch_id=event.patch_id,
-        subject=event.subject, recorded_at=event.at,
+        subject=event.subject, recorded_at=event.at, tree=event.tree,
     )
     return [*checkpoints, record]
 
@@ -146,7 +148,7 @@ def _record_checkpoint(
 def _moved(record: _R, event: CommitRewritten) -> _R:
     key = "sha" if isinstance(record, CheckpointRecord) else "commit_sha"
     return record.model_copy(update={
-        key: event.new_sha, "patch_id": event.patch_id,
+        key: event.new_sha, "patch_id": event.patch_id, "tree": event.tree,
         "previous_shas": [*record.previous_shas, event.old_sha],
     })
 

@@ -140,7 +140,8 @@ def intervene(repo: RunrRepo, run_id: str, note: str, commands: list[str], *,
         event_id=new_id("ev"), run_id=run_id, at=utcnow(), actor=ledger.actor(repo.git),
         intervention_id=intervention_id, note=note, commands=results, files_changed=files,
         commit_sha=str(target.id) if target is not None else None,
-        patch_id=ledger.patch_id(repo.git, target) if target is not None else None,
+        patch_id=ledger.patch_id(target) if target is not None else None,
+        tree=str(target.tree_id) if target is not None else None,
     )
     appended = ledger.append(repo, [event])
     pending = target is None

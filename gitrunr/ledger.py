@@ -282,6 +282,11 @@ def _append_once(repo: RunrRepo, new_events: Sequence[Event], *, partial: bool,
             if f"{event.event_id}.json" in present or (
                     snapshot is not None and run_events.is_noop(snapshot, event)):
                 result.skipped.append(event)
+                if isinstance(event, CommitRewritten) and snapshot is not None:
+                    # Moved already (an amend inside a rebase), but git may have copied
+                    # notes over ours since (notes.rewriteMode=overwrite): re-assert them.
+                    for sha, link in _note_links(event, snapshot):
+                        note_links.setdefault(sha, []).append(link)
                 continue
             try:
                 run_events.check(snapshot, event)
@@ -306,51 +311,57 @@ def _append_once(repo: RunrRepo, new_events: Sequence[Event], *, partial: bool,
             result.applied.extend(accepted)
             result.snapshots[run_id] = snapshot
 
-    if not result.applied:
+    if not result.applied and not note_links:
         return result
 
     when = datetime.now(UTC)
     sig = signature(*identity(git), when)
-    parent = old_tip if old_tip is not None else root_commit(git)
-    parent_commit = git[parent]
-    assert isinstance(parent_commit, pygit2.Commit)
-    tree = update_tree(git, parent_commit.tree, changes)
-    summary = message or _commit_message(result.applied)
-    commit = git.create_commit(None, sig, sig, summary, tree, [parent])
-    updates: list[tuple[str, pygit2.Oid, pygit2.Oid | None]] = [(LEDGER_REF, commit, old_tip)]
+    updates: list[tuple[str, pygit2.Oid, pygit2.Oid | None]] = []
+    summary = message or _commit_message(result.applied or result.skipped)
+    if result.applied:
+        parent = old_tip if old_tip is not None else root_commit(git)
+        parent_commit = git[parent]
+        assert isinstance(parent_commit, pygit2.Commit)
+        tree = update_tree(git, parent_commit.tree, changes)
+        result.commit = git.create_commit(None, sig, sig, summary, tree, [parent])
+        updates.append((LEDGER_REF, result.commit, old_tip))
     if note_links:
         notes_commit = _write_notes(git, old_notes, note_links, sig)
-        updates.append((notes.NOTES_REF, notes_commit, old_notes))
-    superseded = _superseded(git, view, result.snapshots)
-    if superseded:
+        if notes_commit is not None:
+            updates.append((notes.NOTES_REF, notes_commit, old_notes))
+    kept = _newly_named(git, view, result.snapshots)
+    if kept:
         old_archive = ref_target(git, ARCHIVE_REF)
         archive = git.create_commit(
-            None, sig, sig, f"runr: keep {len(superseded)} rewritten commit(s) reachable\n",
-            update_tree(git, None, {}), [*([old_archive] if old_archive else []), *superseded])
+            None, sig, sig, f"runr: keep {len(kept)} recorded commit(s) reachable\n",
+            update_tree(git, None, {}), [*([old_archive] if old_archive else []), *kept])
         updates.append((ARCHIVE_REF, archive, old_archive))
-    cas_update_refs(git, str(repo.cwd), updates, summary.splitlines()[0])
-    result.commit = commit
+    if updates:
+        cas_update_refs(git, str(repo.cwd), updates, summary.splitlines()[0])
     return result
 
 
-def _superseded(git: pygit2.Repository, view: LedgerView,
-                snapshots: dict[str, RunSnapshot]) -> list[pygit2.Oid]:
-    """Commits the records now know only as "before a rewrite" (``previous_shas``
-    new in this append) that still exist: they go on the archive ref so ``git gc``
-    never prunes a commit a record names."""
-    def previous(snapshot: RunSnapshot | None) -> list[str]:
+def _newly_named(git: pygit2.Repository, view: LedgerView,
+                 snapshots: dict[str, RunSnapshot]) -> list[pygit2.Oid]:
+    """Commits the records name for the first time in this append (a checkpoint, an
+    intervention's commit, or a sha from before a rewrite) that exist here. They go on
+    the archive ref, so neither a rewrite, nor a squash merge whose branch is deleted,
+    nor ``git gc`` leaves a record pointing at nothing."""
+    def named(snapshot: RunSnapshot | None) -> list[str]:
         if snapshot is None:
             return []
-        return [sha for records in (snapshot.checkpoints, snapshot.interventions)
-                for rec in records for sha in rec.previous_shas]
+        found = [sha for cp in snapshot.checkpoints for sha in (cp.sha, *cp.previous_shas)]
+        found += [sha for iv in snapshot.interventions
+                  for sha in ((iv.commit_sha,) if iv.commit_sha else ()) + tuple(iv.previous_shas)]
+        return found
 
-    found: list[pygit2.Oid] = []
+    kept: list[pygit2.Oid] = []
     for run_id, after in snapshots.items():
-        known = set(previous(view.run(run_id)))
-        for sha in previous(after):
+        known = set(named(view.run(run_id)))
+        for sha in named(after):
             if sha not in known and isinstance(git.get(sha), pygit2.Commit):
-                found.append(pygit2.Oid(hex=sha))
-    return list(dict.fromkeys(found))
+                kept.append(pygit2.Oid(hex=sha))
+    return list(dict.fromkeys(kept))
 
 
 def _note_links(event: Event, snapshot: RunSnapshot) -> Iterable[tuple[str, NoteLink]]:
@@ -379,7 +390,10 @@ def _note_links(event: Event, snapshot: RunSnapshot) -> Iterable[tuple[str, Note
 
 
 def _write_notes(git: pygit2.Repository, old: pygit2.Oid | None,
-                 links: dict[str, list[NoteLink]], sig: pygit2.Signature) -> pygit2.Oid:
+                 links: dict[str, list[NoteLink]], sig: pygit2.Signature
+                 ) -> pygit2.Oid | None:
+    """A notes commit on top of ``old`` that adds ``links`` to the notes of their
+    commits (merged with what is there), or None when every link is there already."""
     old_commit = git[old] if old is not None else None
     if old_commit is not None and not isinstance(old_commit, pygit2.Commit):
         raise CorruptRecordError(f"{notes.NOTES_REF} points at {old}, which is not a commit")
@@ -392,8 +406,11 @@ def _write_notes(git: pygit2.Repository, old: pygit2.Oid | None,
             blob = tree_entry(git, tree, path)
             if isinstance(blob, pygit2.Blob):
                 existing = notes.parse(blob.data, sha)
-        changes[path or notes.new_path(sha)] = git.create_blob(
-            notes.encode(notes.merge(existing, new_links)))
+        merged = notes.merge(existing, new_links)
+        if merged != existing:
+            changes[path or notes.new_path(sha)] = git.create_blob(notes.encode(merged))
+    if not changes:
+        return None
     new_tree = update_tree(git, tree, changes)
     parents = [old] if old is not None else []
     oid: pygit2.Oid = git.create_commit(None, sig, sig, "Notes added by 'git runr'\n",
@@ -469,16 +486,20 @@ def _commit_message(applied: Sequence[Event]) -> str:
 # --------------------------------------------------------------------------- patch-id
 
 
-def patch_id(git: pygit2.Repository, commit: pygit2.Commit) -> str | None:
+def patch_id(commit: pygit2.Commit) -> str | None:
     """The stable patch-id of ``commit`` against its first parent (git-patch-id(1)
     ``--stable``, computed by libgit2), or None for a merge or a commit with no diff.
     """
     if len(commit.parents) > 1:
         return None
-    if commit.parents:
-        diff = git.diff(commit.parents[0], commit)
-    else:
-        diff = commit.tree.diff_to_tree(swap=True)
+    return tree_patch_id(commit.parents[0].tree if commit.parents else None, commit.tree)
+
+
+def tree_patch_id(old: pygit2.Tree | None, new: pygit2.Tree) -> str | None:
+    """The stable patch-id of the change from tree ``old`` (None: nothing) to ``new``,
+    or None when they do not differ. For two commits' trees it is the combined patch-id
+    of every commit between them, which is what a squash of them carries."""
+    diff = old.diff_to_tree(new) if old is not None else new.diff_to_tree(swap=True)
     if len(diff) == 0:
         return None
     pid = diff.patchid
@@ -548,13 +569,14 @@ def flush(repo: RunrRepo) -> FlushResult:
 
 
 def _complete(repo: RunrRepo, event: Event) -> Event:
-    """Fill in what a hook leaves to the flusher: the commit's patch-id and, for an
-    intervention, the files it changed."""
-    if isinstance(event, CheckpointRecorded | InterventionLinked) and event.patch_id is None:
+    """Fill in what a hook leaves to the flusher: the commit's patch-id and tree and,
+    for an intervention, the files it changed."""
+    if isinstance(event, CheckpointRecorded | InterventionLinked) and event.tree is None:
         commit = repo.git.get(event.sha)
         if not isinstance(commit, pygit2.Commit):
             raise CorruptRecordError(f"commit {event.sha} is not in the repository")
-        update: dict[str, object] = {"patch_id": patch_id(repo.git, commit)}
+        update: dict[str, object] = {"patch_id": event.patch_id or patch_id(commit),
+                                     "tree": str(commit.tree_id)}
         if isinstance(event, InterventionLinked) and not event.files_changed:
             update["files_changed"] = changed_files(repo.git, commit)
         return event.model_copy(update=update)
@@ -601,14 +623,14 @@ def _rewrite_events(repo: RunrRepo, entry_id: str, doc: dict[str, object],
         commit = repo.git.get(new)
         if not isinstance(commit, pygit2.Commit):
             raise CorruptRecordError(f"rewritten commit {new} is not in the repository")
-        pid = patch_id(repo.git, commit)
+        pid = patch_id(commit)
         for run_id in sorted({link.run_id for link in note.links}):
             digest = int(hashlib.sha1(f"{entry_id}:{old}:{new}:{run_id}".encode()).hexdigest(),
                          16)
             event_id = f"ev-{entry_id[3:12]}{_base36(digest, 8)[-8:]}"
             made.append(CommitRewritten(
                 event_id=event_id, run_id=run_id, at=at, actor=who, old_sha=old,
-                new_sha=new, patch_id=pid, rewrite=kind,
+                new_sha=new, patch_id=pid, tree=str(commit.tree_id), rewrite=kind,
             ))
     return made
 

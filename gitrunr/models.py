@@ -102,6 +102,8 @@ class CheckpointRecorded(_Event):
     #: ``git patch-id --stable`` of the commit against its first parent, None for a
     #: commit with no change of its own (a merge, an empty commit).
     patch_id: Sha | None = None
+    #: The commit's tree, so a squash of it can be verified where the commit is gone.
+    tree: Sha | None = None
     subject: str = ""
 
 
@@ -116,6 +118,7 @@ class InterventionRecorded(_Event):
     #: The commit holding the work, when it was committed or named at record time.
     commit_sha: Sha | None = None
     patch_id: Sha | None = None
+    tree: Sha | None = None
 
 
 class InterventionLinked(_Event):
@@ -125,6 +128,7 @@ class InterventionLinked(_Event):
     intervention_id: InterventionId
     sha: Sha
     patch_id: Sha | None = None
+    tree: Sha | None = None
     files_changed: list[str] = []
 
 
@@ -135,6 +139,7 @@ class CommitRewritten(_Event):
     old_sha: Sha
     new_sha: Sha
     patch_id: Sha | None = None
+    tree: Sha | None = None
     #: What rewrote it, as git's post-rewrite hook names it: ``amend`` or ``rebase``.
     rewrite: Line
 
@@ -162,6 +167,8 @@ class CheckpointRecord(_Doc):
     patch_id: Sha | None
     subject: str
     recorded_at: AwareDatetime
+    #: The tree of ``sha`` (None in records made before gitrunr recorded trees).
+    tree: Sha | None = None
     #: Earlier shas of this checkpoint, oldest first (before an amend or rebase).
     previous_shas: list[Sha] = []
 
@@ -175,6 +182,7 @@ class InterventionRecord(_Doc):
     patch_id: Sha | None
     recorded_at: AwareDatetime
     actor: str
+    tree: Sha | None = None
     previous_shas: list[Sha] = []
 
 
@@ -269,6 +277,8 @@ class RunrConfig(Document):
 # --------------------------------------------------------------------------- output
 
 AuditClass = Literal["RUNR", "MANUAL", "UNVERIFIED", "GAP"]
+#: How the audit matched a commit to a record (docs/json.md).
+Linked = Literal["sha", "patch-id", "tree"]
 
 
 class AuditLink(_Doc):
@@ -278,8 +288,9 @@ class AuditLink(_Doc):
     kind: Literal["checkpoint", "intervention"]
     checkpoint_id: CheckpointId | None = None
     intervention_id: InterventionId | None = None
-    #: How the ledger matched the commit: by its sha, or by patch-id after a rewrite.
-    linked: Literal["sha", "patch-id"]
+    #: How the ledger matched the commit: by its sha, by patch-id after a rewrite, or
+    #: by tree (a squash whose content is the recorded commit's).
+    linked: Linked
 
 
 class AuditCommit(_Doc):
@@ -296,8 +307,8 @@ class AuditCommit(_Doc):
     checkpoint_id: str | None = None
     intervention_id: str | None = None
     tier: str | None = None
-    #: ``sha`` or ``patch-id`` for RUNR and MANUAL; None otherwise.
-    linked: Literal["sha", "patch-id"] | None = None
+    #: ``sha``, ``patch-id`` or ``tree`` for RUNR and MANUAL; None otherwise.
+    linked: Linked | None = None
     links: list[AuditLink] = []
     #: Why the commit is UNVERIFIED or GAP, in words.
     reason: str | None = None

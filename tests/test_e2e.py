@@ -324,8 +324,11 @@ def test_rewritten_commits_stay_reachable_after_gc(initialized: GitRepo) -> None
     repo.git("reflog", "expire", "--expire=now", "--all")
     repo.git("gc", "-q", "--prune=now")
     assert repo.git("cat-file", "-t", before).stdout.strip() == "commit"
+    for sha in (before, after):  # both are named by the record
+        repo.git("merge-base", "--is-ancestor", sha, "refs/runr/archive")
+    # The archive names each commit once: the amend added only the new one.
     archived = repo.git("rev-list", "--parents", "-1", "refs/runr/archive").stdout.split()
-    assert before in archived[1:] and after not in archived
+    assert archived[2:] == [after]
     shown = json.loads(repo.runr("run", "list", "--json").stdout)["runs"][0]
     run = json.loads(repo.runr("run", "show", shown["run_id"], "--json").stdout)
     assert run["checkpoints"][0]["sha"] == after

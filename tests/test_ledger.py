@@ -209,4 +209,4 @@ def test_patch_id_matches_git(repo_with_commit: GitRepo) -> None:
     assert isinstance(commit, pygit2.Commit)
     diff = repo_with_commit.git("show", sha).stdout
     expected = repo_with_commit.git("patch-id", "--stable", input=diff).stdout.split()[0]
-    assert ledger.patch_id(r.git, commit) == expected
+    assert ledger.patch_id(commit) == expected
