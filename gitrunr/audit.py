@@ -145,14 +145,63 @@ def walk(repo: RunrRepo, include: list[str], exclude: list[str], *,
 
 
 _KIND_WORDS = {"checkpoint": "a checkpoint", "intervention": "an intervention"}
+_CLAIM_KEYS = {trailers.RUN_ID.lower(), trailers.CHECKPOINT.lower(),
+               trailers.INTERVENTION.lower()}
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Claim:
     run_id: str
     kind: str  # "checkpoint" | "intervention"
-    source: str  # "trailer" | "note"
+    source: str  # "trailer" | "note" | "message"
     record_id: str | None = None
+
+
+def _claims(records: _Ledger, sha: str, message: str) -> list[_Claim]:
+    """What the commit claims, strongest first: its trailers, its note, then any
+    paragraph of its message that reads like our trailer block (a squash lists the
+    messages it combines), each claim once."""
+    found = trailers.parse_trailers(message, divider=False)
+    claims = list(_block_claims(
+        [(t.key.lower(), t.value) for t in found if t.key.lower() in _CLAIM_KEYS], "trailer"))
+    note = records.note(sha)
+    for link in note.links if note else []:
+        claims.append(_Claim(link.run_id, link.kind, "note",
+                             link.checkpoint_id or link.intervention_id))
+    if "runr-run-id" in message.lower():  # only then is a paragraph worth reading
+        for paragraph in message.split("\n\n"):
+            claims.extend(_block_claims(_paragraph_pairs(paragraph), "message"))
+    return list(dict.fromkeys(claims))
+
+
+def _block_claims(pairs: list[tuple[str, str]], source: str) -> Iterator[_Claim]:
+    """Claims of one trailer block, as ``(lowercased key, value)`` pairs: each run it
+    names, as an intervention when it says ``Runr-Intervention: true``, else as the
+    checkpoint its ``Runr-Checkpoint`` names (seed 002 section 4)."""
+    keys = [k for k, _ in pairs]
+    if trailers.RUN_ID.lower() not in keys:
+        return
+    is_intervention = any(k == trailers.INTERVENTION.lower() and v.lower() == "true"
+                          for k, v in pairs)
+    checkpoint = next((v for k, v in pairs if k == trailers.CHECKPOINT.lower()), None)
+    for key, run_id in pairs:
+        if key == trailers.RUN_ID.lower():
+            yield _Claim(run_id, "intervention" if is_intervention else "checkpoint", source,
+                         None if is_intervention else checkpoint)
+
+
+def _paragraph_pairs(paragraph: str) -> list[tuple[str, str]]:
+    """Our trailer lines in one paragraph of a message, wherever they stand: indented
+    by ``git merge --squash`` (``SQUASH_MSG`` indents each message by four spaces),
+    or below a forge's ``* subject`` line. Keys compare case-insensitively and may
+    have blanks before the colon, as git-interpret-trailers(1) allows."""
+    pairs = []
+    for line in paragraph.splitlines():
+        key, colon, value = line.partition(":")
+        key = key.strip().lower()
+        if colon and key in _CLAIM_KEYS:
+            pairs.append((key, value.strip()))
+    return pairs
 
 
 def classify(records: _Ledger, commit: pygit2.Commit) -> AuditCommit:
@@ -164,20 +213,7 @@ def classify(records: _Ledger, commit: pygit2.Commit) -> AuditCommit:
     """
     sha = str(commit.id)
     message = commit.raw_message.decode("utf-8", "replace")
-    found = trailers.parse_trailers(message, divider=False)
-    claims: list[_Claim] = []
-    is_intervention = any(v.lower() == "true"
-                          for v in trailers.trailer_values(found, trailers.INTERVENTION))
-    checkpoint_ids = trailers.trailer_values(found, trailers.CHECKPOINT)
-    for run_id in trailers.trailer_values(found, trailers.RUN_ID):
-        claims.append(_Claim(run_id, "intervention" if is_intervention else "checkpoint",
-                             "trailer", None if is_intervention or not checkpoint_ids
-                             else checkpoint_ids[0]))
-    note = records.note(sha)
-    for link in note.links if note else []:
-        claims.append(_Claim(link.run_id, link.kind, "note",
-                             link.checkpoint_id or link.intervention_id))
-
+    claims = _claims(records, sha, message)
     subject = message.split("\n", 1)[0].strip()
     author = f"{commit.author.name} <{commit.author.email}>"
     committed_at = datetime.fromtimestamp(commit.commit_time, UTC)
@@ -187,41 +223,49 @@ def classify(records: _Ledger, commit: pygit2.Commit) -> AuditCommit:
             committed_at=committed_at, class_="GAP",
             reason="no run trailer, no note, no record")
 
-    verified: list[AuditLink] = []
-    problems: list[str] = []
     pid: list[str | None] = []  # computed at most once
 
     def commit_patch_id() -> str | None:
         if not pid:
-            pid.append(ledger.patch_id(records.repo.git, commit))
+            pid.append(ledger.patch_id(commit))
         return pid[0]
 
-    seen: set[tuple[str, str]] = set()
+    verified: dict[tuple[str, str], AuditLink] = {}
+    unmatched: list[tuple[_Claim, RunSnapshot]] = []
+    problems: dict[tuple[str, str], str] = {}
     for claim in claims:
-        if (claim.run_id, claim.kind) in seen:
+        key = (claim.run_id, claim.kind)
+        if key in verified or key in problems:
             continue
-        seen.add((claim.run_id, claim.kind))
         snapshot = records.run(claim.run_id)
         if snapshot is None:
             known = ("whose ledger record is unreadable" if claim.run_id in records.bad_runs
                      else "which the ledger does not know")
-            problems.append(f"{claim.source} claims run {claim.run_id}, {known}")
+            problems[key] = f"{claim.source} claims run {claim.run_id}, {known}"
             continue
         match = _match(snapshot, claim.kind, sha, commit_patch_id)
         if match is None:
-            problems.append(f"{claim.source} claims run {claim.run_id}, which never recorded "
-                            f"this commit as {_KIND_WORDS[claim.kind]}")
+            unmatched.append((claim, snapshot))
         else:
-            verified.append(match)
+            verified[key] = match
+    if unmatched:
+        for link in _squash_links(records.repo.git, commit, commit_patch_id, unmatched):
+            verified.setdefault((link.run_id, link.kind), link)
+    for claim, _ in unmatched:
+        key = (claim.run_id, claim.kind)
+        if key not in verified:
+            problems.setdefault(key, f"{claim.source} claims run {claim.run_id}, which never "
+                                     f"recorded this commit as {_KIND_WORDS[claim.kind]}")
 
+    links = list(verified.values())
     cls: AuditClass
-    if any(v.kind == "checkpoint" for v in verified):
+    if any(v.kind == "checkpoint" for v in links):
         cls = "RUNR"
-    elif verified:
+    elif links:
         cls = "MANUAL"
     else:
         cls = "UNVERIFIED"
-    first = next((v for v in verified if (v.kind == "checkpoint") == (cls == "RUNR")), None)
+    first = next((v for v in links if (v.kind == "checkpoint") == (cls == "RUNR")), None)
     run_id = first.run_id if first else claims[0].run_id
     snapshot = records.run(run_id) if first else None
     note_text = None
@@ -234,36 +278,131 @@ def classify(records: _Ledger, commit: pygit2.Commit) -> AuditCommit:
         checkpoint_id=first.checkpoint_id if first else None,
         intervention_id=first.intervention_id if first else None,
         tier=snapshot.tier if snapshot else None,
-        linked=first.linked if first else None, links=verified,
-        reason="; ".join(problems) if cls == "UNVERIFIED" else None, note=note_text,
+        linked=first.linked if first else None, links=links,
+        reason="; ".join(problems.values()) if cls == "UNVERIFIED" else None, note=note_text,
     )
+
+
+def _records(snapshot: RunSnapshot, kind: str
+             ) -> list[tuple[str, str | None, list[str], str | None, str | None]]:
+    """``(record id, sha, previous shas, patch-id, tree)`` of the run's records of
+    ``kind`` (``checkpoint``/``intervention``)."""
+    if kind == "checkpoint":
+        return [(c.checkpoint_id, c.sha, c.previous_shas, c.patch_id, c.tree)
+                for c in snapshot.checkpoints]
+    return [(i.intervention_id, i.commit_sha, i.previous_shas, i.patch_id, i.tree)
+            for i in snapshot.interventions]
+
+
+def _link(run_id: str, kind: str, record_id: str, how: str) -> AuditLink:
+    return AuditLink.model_validate({"run_id": run_id, "kind": kind,
+                                     f"{kind}_id": record_id, "linked": how})
 
 
 def _match(snapshot: RunSnapshot, kind: str, sha: str,
            commit_patch_id: Callable[[], str | None]) -> AuditLink | None:
     """The run's record of this commit, of ``kind`` (``checkpoint``/``intervention``):
     by sha (its own, or one it had before an amend or rebase), then by patch-id."""
-    records: list[tuple[str, str | None, list[str], str | None]]
-    if kind == "checkpoint":
-        records = [(c.checkpoint_id, c.sha, c.previous_shas, c.patch_id)
-                   for c in snapshot.checkpoints]
-    else:
-        records = [(i.intervention_id, i.commit_sha, i.previous_shas, i.patch_id)
-                   for i in snapshot.interventions]
-
-    def link(record_id: str, how: str) -> AuditLink:
-        return AuditLink.model_validate({"run_id": snapshot.run_id, "kind": kind,
-                                         f"{kind}_id": record_id, "linked": how})
-
-    for record_id, now, before, _ in records:
+    records = _records(snapshot, kind)
+    for record_id, now, before, _, _ in records:
         if now is not None and (now == sha or sha in before):
-            return link(record_id, "sha")
-    if any(pid for *_, pid in records):
+            return _link(snapshot.run_id, kind, record_id, "sha")
+    if any(record[3] for record in records):
         pid = commit_patch_id()  # computed only when a patch-id could match
-        for record_id, _, _, recorded in records:
+        for record_id, _, _, recorded, _ in records:
             if pid is not None and recorded == pid:
-                return link(record_id, "patch-id")
+                return _link(snapshot.run_id, kind, record_id, "patch-id")
     return None
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """A recorded commit a squash may have combined."""
+
+    run_id: str
+    kind: str
+    record_id: str
+    sha: str
+    tree: str | None
+
+
+#: How many of the newest claimed commits are tried as the tip of a squashed branch.
+_TIPS_TRIED = 3
+
+
+def _squash_links(git: pygit2.Repository, commit: pygit2.Commit,
+                  commit_patch_id: Callable[[], str | None],
+                  unmatched: list[tuple[_Claim, RunSnapshot]]) -> list[AuditLink]:
+    """Links for the claims of a squash: one commit whose change is a whole branch of
+    recorded commits (``git merge --squash``, a forge's squash merge, ``rebase -i``
+    without our hooks).
+
+    The branch's tip ``T`` is a claimed record whose tree is this commit's tree
+    (``tree``), or one whose combined patch-id from ``merge-base(T, parent)`` equals
+    this commit's patch-id (``patch-id``). Every claimed record on that branch, from
+    the merge base to ``T``, is then linked. A commit that changes nothing, or whose
+    parent already contains ``T``, is no squash of it: that is how a hand-made empty
+    commit claiming a run is kept from matching the run's last tree.
+    """
+    if len(commit.parents) > 1:
+        return []
+    parent = commit.parents[0] if commit.parents else None
+    if parent is not None and parent.tree_id == commit.tree_id:
+        return []
+    found: list[_Recorded] = []
+    for claim, snapshot in unmatched:
+        for record_id, sha, _, _, tree in _records(snapshot, claim.kind):
+            if sha is not None and claim.record_id in (None, record_id):
+                found.append(_Recorded(claim.run_id, claim.kind, record_id, sha, tree))
+
+    def tree_of(rec: _Recorded) -> str | None:
+        if rec.tree is not None:
+            return rec.tree
+        obj = git.get(rec.sha)
+        return str(obj.tree_id) if isinstance(obj, pygit2.Commit) else None
+
+    def branch(tip: _Recorded) -> Callable[[_Recorded], bool] | None:
+        """Whether a record is on the branch ending at ``tip``; None when ``tip`` is
+        already in this commit's history."""
+        if not isinstance(git.get(tip.sha), pygit2.Commit):
+            return lambda rec: rec.sha == tip.sha  # the tip is all we can know
+        base = git.merge_base(tip.sha, parent.id) if parent is not None else None
+        if base is not None and str(base) == tip.sha:
+            return None
+
+        def on(rec: _Recorded) -> bool:
+            if rec.sha == tip.sha:
+                return True
+            try:
+                return (git.descendant_of(tip.sha, rec.sha) and not (
+                    base is not None and (str(base) == rec.sha
+                                          or git.descendant_of(base, rec.sha))))
+            except (pygit2.GitError, KeyError, ValueError):
+                return False  # the record's commit is not here
+        return on
+
+    tree = str(commit.tree_id)
+    for tip in (rec for rec in found if tree_of(rec) == tree):
+        on = branch(tip)
+        if on is not None:
+            return [_link(r.run_id, r.kind, r.record_id, "tree") for r in found if on(r)]
+
+    pid = commit_patch_id()
+    present: list[tuple[_Recorded, pygit2.Commit]] = []
+    for rec in found:
+        obj = git.get(rec.sha)
+        if isinstance(obj, pygit2.Commit):
+            present.append((rec, obj))
+    present.sort(key=lambda pair: pair[1].commit_time, reverse=True)
+    for tip, tip_commit in present[:_TIPS_TRIED]:
+        on = branch(tip)
+        if on is None or pid is None:
+            continue
+        base = git.merge_base(tip.sha, parent.id) if parent is not None else None
+        base_tree = git[base].peel(pygit2.Tree) if base is not None else None
+        if ledger.tree_patch_id(base_tree, tip_commit.tree) == pid:
+            return [_link(r.run_id, r.kind, r.record_id, "patch-id") for r in found if on(r)]
+    return []
 
 
 def audit(repo: RunrRepo, spec: str | None = None, *, since: str | None = None,

@@ -57,6 +57,10 @@ def timeline(report: AuditReport, style: Callable[[str, str], str] = plain) -> s
     return "\n".join(out)
 
 
+#: The ``linked`` values that mean the commit is not the one recorded, and why.
+RELINKED = {"patch-id": "after a rewrite", "tree": "as a squash of recorded commits"}
+
+
 def _entry(entry: AuditCommit, style: Callable[[str, str], str]) -> list[str]:
     tag = f"[{entry.class_}]"
     head = f"{style(tag, CLASS_STYLE[entry.class_])} {style(entry.short_sha, 'yellow')} - " \
@@ -66,19 +70,22 @@ def _entry(entry: AuditCommit, style: Callable[[str, str], str]) -> list[str]:
         parts = [f"Run: {entry.run_id}", f"Checkpoint: {entry.checkpoint_id}"]
         if entry.tier:
             parts.append(f"Tier: {entry.tier}")
-        if entry.linked == "patch-id":
-            parts.append("Linked: patch-id (RELINKED after a rewrite)")
+        if entry.linked in RELINKED:
+            parts.append(f"Linked: {entry.linked} (RELINKED {RELINKED[entry.linked]})")
         detail = " | ".join(parts)
     elif entry.class_ == "MANUAL":
         detail = f"Intervention: ✓ (linked to run {entry.run_id})"
-        if entry.linked == "patch-id":
-            detail += " | Linked: patch-id (RELINKED)"
+        if entry.linked in RELINKED:
+            detail += f" | Linked: {entry.linked} (RELINKED)"
         if entry.note:
             detail += f" | Note: {entry.note}"
     elif entry.class_ == "UNVERIFIED":
         detail = f"Not backed by the ledger: {entry.reason}"
     else:
         detail = "No receipt, no intervention record"
+    runs = list(dict.fromkeys(link.run_id for link in entry.links))
+    if len(runs) > 1:  # a squash of several runs' work
+        return [head, pad + detail, pad + f"Runs combined: {', '.join(runs)}"]
     return [head, pad + detail]
 
 
