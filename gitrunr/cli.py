@@ -17,7 +17,7 @@ import click
 import pygit2
 
 from gitrunr import __version__
-from gitrunr.errors import CheckFailedError, ExitCode, GitError, RunrError
+from gitrunr.errors import CheckFailedError, ExitCode, GitError, RunrError, UsageError
 
 if TYPE_CHECKING:
     from gitrunr.repo import RunrRepo
@@ -105,27 +105,47 @@ def cli(directory: Path | None, debug: bool) -> None:
 @click.option("--mode", type=click.Choice(["flow", "ledger"]),
               help="Workflow mode written to .runr/runr.toml (default: keep, or flow).")
 @click.option("--no-hooks", is_flag=True, help="Do not install the git hooks.")
+@click.option("--fetch-refspecs", is_flag=True,
+              help="Make a plain `git fetch` bring the remote's records (see docs/sync.md).")
+@click.option("--sync-on-push", is_flag=True,
+              help="Install a pre-push hook that syncs the records with each push.")
+@click.option("--remote", metavar="NAME",
+              help="The remote for --fetch-refspecs (default: the upstream's, or the only "
+                   "one).")
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
 @click.pass_context
-def init(ctx: click.Context, mode: str | None, no_hooks: bool, as_json: bool) -> None:
+def init(ctx: click.Context, mode: str | None, no_hooks: bool, fetch_refspecs: bool,
+         sync_on_push: bool, remote: str | None, as_json: bool) -> None:
     """Set up gitrunr in this repository. Safe to run again.
 
     Writes .runr/runr.toml (commit it: the team shares it), installs the commit-msg,
-    post-commit and post-rewrite hooks (keeping any hook already there), and sets
-    notes.rewriteRef so git carries gitrunr's notes across amend and rebase.
+    post-commit, post-merge and post-rewrite hooks (keeping any hook already there),
+    and sets notes.rewriteRef so git carries gitrunr's notes across amend and rebase.
+    Sharing records is opt-in: --fetch-refspecs and --sync-on-push.
     """
-    from gitrunr import config
+    from gitrunr import config, sync
     from gitrunr.hooks import install
 
+    if remote is not None and not fetch_refspecs:
+        raise UsageError("--remote names the remote for --fetch-refspecs: add that option")
+    if no_hooks and sync_on_push:
+        raise UsageError("--sync-on-push installs a hook, and --no-hooks says not to: "
+                         "drop one of them")
     repo = _open(ctx, flush=False)
     workdir = repo.require_worktree()
+    if fetch_refspecs:  # checked before anything is written
+        remote = remote or sync.default_remote(repo)
+        sync.require_remote(repo, remote)
     result = config.init(repo, mode)  # type: ignore[arg-type]
-    hooks = [] if no_hooks else install.install(workdir)
+    names = [*install.HOOK_NAMES, *(["pre-push"] if sync_on_push else [])]
+    hooks = [] if no_hooks else install.install(workdir, hooks=names)
+    added = sync.add_fetch_refspecs(repo, remote) if remote is not None else []
     if as_json:
         _emit_json({
             "config": str(result.config_path), "config_written": result.config_written,
             "mode": result.mode, "notes_rewrite_ref_set": result.rewrite_ref_set,
             "hooks": [h.to_json() for h in hooks],
+            "fetch_refspecs": {"remote": remote, "added": added} if remote else None,
         })
         return
     rel = result.config_path.relative_to(workdir)
@@ -135,6 +155,9 @@ def init(ctx: click.Context, mode: str | None, no_hooks: bool, as_json: bool) ->
     if hooks:
         click.echo(f"  hooks:  {', '.join(h.name for h in hooks)} in {hooks[0].path.parent}")
     click.echo("  notes:  refs/notes/runr follows amend and rebase (notes.rewriteRef)")
+    if remote is not None:
+        click.echo(f"  fetch:  `git fetch {remote}` brings its records into "
+                   f"refs/runr/remotes/{remote}/ ({len(added)} refspec(s) added)")
     if result.config_written:
         click.echo(f"Next: commit {rel}, then `git runr run start`.")
 
@@ -147,12 +170,14 @@ def hooks() -> None:
     """Install, remove or inspect gitrunr's git hooks."""
 
 
-def _hooks(ctx: click.Context, action: str, as_json: bool) -> None:
-    """Run ``install``/``uninstall``/``status`` of :mod:`gitrunr.hooks.install` and print."""
+def _hooks(ctx: click.Context, action: str, as_json: bool,
+           names: list[str] | None = None) -> None:
+    """Run ``install``/``uninstall``/``status`` of :mod:`gitrunr.hooks.install` (on
+    ``names``, or that function's default hooks) and print the result."""
     from gitrunr.hooks import install
 
     workdir = _open(ctx, flush=False).require_worktree()
-    statuses = getattr(install, action)(workdir)
+    statuses = getattr(install, action)(workdir, **({"hooks": names} if names else {}))
     if as_json:
         _emit_json({"hooks": [s.to_json() for s in statuses]})
         return
@@ -166,15 +191,20 @@ _JSON_HOOKS = click.option("--json", "as_json", is_flag=True, help="Print the re
 
 
 @hooks.command("install")
+@click.option("--sync-on-push", is_flag=True,
+              help="Also install the pre-push hook that syncs the records with each push.")
 @_JSON_HOOKS
 @click.pass_context
-def hooks_install(ctx: click.Context, as_json: bool) -> None:
+def hooks_install(ctx: click.Context, sync_on_push: bool, as_json: bool) -> None:
     """Install the hooks where git looks for them (honours core.hooksPath).
 
     A hook that is already there and not ours is kept as <hook>.runr-orig and run
     first; its exit status still decides.
     """
-    _hooks(ctx, "install", as_json)
+    from gitrunr.hooks import install
+
+    names = [*install.HOOK_NAMES, *(["pre-push"] if sync_on_push else [])]
+    _hooks(ctx, "install", as_json, names)
 
 
 @hooks.command("uninstall")

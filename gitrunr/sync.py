@@ -45,6 +45,39 @@ def remote_refs(remote: str) -> tuple[str, str]:
     return f"refs/runr/remotes/{remote}/ledger", f"refs/runr/remotes/{remote}/notes"
 
 
+def fetch_refspecs(remote: str) -> list[str]:
+    """The fetch refspecs that let a plain ``git fetch REMOTE`` bring the remote's
+    records into the private namespace sync reads (docs/sync.md).
+
+    Each is a pattern (``+refs/runr/ledger*:…/ledger*``, git-fetch(1) "a pattern
+    refspec"), because an exact one makes every ``git fetch`` fail with "couldn't find
+    remote ref" until the remote has records. The ``+`` is safe: the destination only
+    mirrors the remote, and never is ``refs/runr/ledger`` or ``refs/notes/runr``.
+    """
+    ledger_ref, notes_ref = remote_refs(remote)
+    return [f"+{ledger.LEDGER_REF}*:{ledger_ref}*", f"+{notes.NOTES_REF}*:{notes_ref}*"]
+
+
+def add_fetch_refspecs(repo: RunrRepo, remote: str) -> list[str]:
+    """Add :func:`fetch_refspecs` to ``remote.<remote>.fetch``; return those added
+    (none when they are there already). Raises :class:`NotFoundError` for a remote
+    that does not exist and :class:`GitError` when git cannot write its config."""
+    require_remote(repo, remote)
+    key = f"remote.{remote}.fetch"
+    present = run_git(["config", "--get-all", key], cwd=repo.cwd, check=False)
+    have = set(present.stdout.decode().splitlines())
+    added = [spec for spec in fetch_refspecs(remote) if spec not in have]
+    for spec in added:
+        run_git(["config", "--add", key, spec], cwd=repo.cwd)
+    return added
+
+
+def require_remote(repo: RunrRepo, remote: str) -> None:
+    """Raise :class:`NotFoundError` unless ``remote`` is a configured remote."""
+    if run_git(["remote", "get-url", "--", remote], cwd=repo.cwd, check=False).returncode:
+        raise NotFoundError(f"no remote named {remote!r}: `git remote -v` lists them")
+
+
 @dataclass
 class MergeOutcome:
     """The union of two ledgers: its tree (None when both are empty), how many events
@@ -292,8 +325,7 @@ def sync(repo: RunrRepo, remote: str | None = None, *, push: bool = True) -> Syn
     """
     repo.require_worktree()
     name = remote or default_remote(repo)
-    if run_git(["remote", "get-url", "--", name], cwd=repo.cwd, check=False).returncode:
-        raise NotFoundError(f"no remote named {name!r}: `git remote -v` lists them")
+    require_remote(repo, name)
     ledger.flush(repo)
     git = repo.git
     pushed_events = 0  # across attempts: a push may succeed and the local update race
@@ -316,8 +348,10 @@ def sync(repo: RunrRepo, remote: str | None = None, *, push: bool = True) -> Syn
             if refspecs:
                 # --atomic: both refs or neither, so a lost race never leaves half
                 # of a sync on the remote (git-push(1)).
-                proc = run_git(["push", "--atomic", "--quiet", "--porcelain", "--", name,
-                                *refspecs], cwd=repo.cwd, check=False)
+                # --no-verify: this push carries records, not code, so the user's
+                # pre-push hooks (and our own sync-on-push hook) do not run again.
+                proc = run_git(["push", "--atomic", "--no-verify", "--quiet", "--porcelain",
+                                "--", name, *refspecs], cwd=repo.cwd, check=False)
                 if proc.returncode != 0:
                     text = (proc.stdout + proc.stderr).decode("utf-8", "replace")
                     if any(sign in text for sign in _REMOTE_MOVED):

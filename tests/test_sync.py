@@ -511,10 +511,7 @@ def test_plain_fetch_never_overwrites_unpushed_records(
     from_b = events(remote) - events(a)
     assert from_b
 
-    a.git("config", "--add", "remote.origin.fetch",
-          "+refs/runr/ledger:refs/runr/remotes/origin/ledger")
-    a.git("config", "--add", "remote.origin.fetch",
-          "+refs/notes/runr:refs/runr/remotes/origin/notes")
+    a.runr("init", "--fetch-refspecs")  # the documented refspecs
     ledger, notes_tip, mine = tip(a, LEDGER_REF), tip(a, NOTES_REF), events(a)
     a.git("fetch", "-q", "origin")
     assert tip(a, LEDGER_REF) == ledger and tip(a, NOTES_REF) == notes_tip
@@ -528,6 +525,54 @@ def test_plain_fetch_never_overwrites_unpushed_records(
                                                                    len(unpushed), 0)
     assert events(a) == events(remote) == mine | from_b
     assert tip(remote, LEDGER_REF) == out["ledger"]
+
+
+def test_fetch_refspecs_work_before_the_remote_has_records(tmp_path: Path) -> None:
+    remote = seeded_remote(tmp_path)
+    a = clone(remote, tmp_path / "a")
+    out = json.loads(a.runr("init", "--fetch-refspecs", "--json").stdout)
+    assert out["fetch_refspecs"] == {"remote": "origin", "added": [
+        "+refs/runr/ledger*:refs/runr/remotes/origin/ledger*",
+        "+refs/notes/runr*:refs/runr/remotes/origin/notes*"]}
+    again = json.loads(a.runr("init", "--fetch-refspecs", "--json").stdout)
+    assert again["fetch_refspecs"]["added"] == []  # idempotent
+    assert len(a.git("config", "--get-all", "remote.origin.fetch").stdout.split()) == 3
+    a.git("fetch", "-q", "origin")  # an exact refspec fails here: no such remote ref
+    assert tip(a, PRIVATE_LEDGER.format("origin")) is None
+
+    b = clone(remote, tmp_path / "b")
+    record_work(b, "b-work", "B")
+    sync(b)
+    a.git("fetch", "-q", "origin")
+    assert tip(a, PRIVATE_LEDGER.format("origin")) == tip(remote, LEDGER_REF)
+
+
+def test_init_with_an_unknown_remote_writes_nothing(repo_with_commit: GitRepo) -> None:
+    g = repo_with_commit
+    proc = g.runr("init", "--fetch-refspecs", "--remote", "nope", check=False)
+    assert proc.returncode == 4 and "no remote named 'nope'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (g.path / ".runr").exists()
+    assert not (g.path / ".git" / "hooks" / "commit-msg").exists()
+    proc = g.runr("init", "--remote", "origin", check=False)
+    assert proc.returncode == 2 and "--fetch-refspecs" in proc.stderr
+
+
+def test_sync_on_push_shares_records_with_every_push(tmp_path: Path) -> None:
+    remote = seeded_remote(tmp_path)
+    a = clone(remote, tmp_path / "a")
+    a.runr("init", "--sync-on-push")
+    assert (a.path / ".git" / "hooks" / "pre-push").exists()
+    record_work(a, "a-work", "A")  # ends with `git push origin a-work`
+    assert events(remote) == events(a)
+
+    # Pushing to a URL has no remote name to keep records under: said, not blocked.
+    record_work_url = a.git("push", str(remote.path), "HEAD:refs/heads/by-url")
+    assert "records not synced" in record_work_url.stderr
+
+    statuses = json.loads(a.runr("hooks", "uninstall", "--json").stdout)["hooks"]
+    assert [h["name"] for h in statuses][-1] == "pre-push"
+    assert not (a.path / ".git" / "hooks" / "pre-push").exists()
 
 
 # --------------------------------------------------------------------------- 7. merge_ledgers

@@ -16,8 +16,8 @@ def main(argv: list[str]) -> int:
     try:
         return HOOKS[argv[0]](argv[1:])
     except Exception as exc:  # a hook must never show a traceback in `git commit`
-        # The commit goes ahead either way: post-commit records a checkpoint even
-        # without trailers, and a failed record stays in the spool for the next flush.
+        # The commit goes ahead either way: a record not made stays in the spool for
+        # the next flush, and `git runr intervene --sha` records what was missed.
         print(f"gitrunr: the {argv[0]} hook failed ({type(exc).__name__}: {exc}); "
               "set GITRUNR_DEBUG=1 to see where", file=sys.stderr)
         if os.environ.get("GITRUNR_DEBUG"):

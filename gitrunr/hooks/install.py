@@ -1,8 +1,10 @@
 """Installing, removing and inspecting gitrunr's git hooks.
 
-gitrunr installs three hooks (githooks(5)): ``commit-msg`` (stamps trailers while a
-run is active or an intervention is pending), ``post-commit`` (records the commit)
-and ``post-rewrite`` (keeps records true after ``commit --amend`` and ``rebase``).
+gitrunr installs four hooks (githooks(5)): ``commit-msg`` (stamps trailers while a
+run is active or an intervention is pending), ``post-commit`` and ``post-merge``
+(record the commit) and ``post-rewrite`` (keeps records true after ``commit --amend``
+and ``rebase``); and, only when asked (:data:`OPTIONAL_HOOKS`), ``pre-push``, which
+syncs the records with the remote being pushed to.
 Each is a small POSIX ``sh`` *shim* (:func:`render_shim`) that does the cheap checks
 itself and execs ``python -P -m gitrunr.hooks <hook> ARGS`` only when there is work.
 
@@ -40,6 +42,7 @@ __all__ = [
     "CHAINED_SUFFIX",
     "HOOK_NAMES",
     "MARKER",
+    "OPTIONAL_HOOKS",
     "SHIM_VERSION",
     "HookStatus",
     "hooks_dir",
@@ -52,6 +55,10 @@ __all__ = [
 
 #: The hooks gitrunr installs, in the order they are reported.
 HOOK_NAMES: tuple[str, ...] = ("commit-msg", "post-commit", "post-merge", "post-rewrite")
+#: Hooks installed only when asked (``git runr init --sync-on-push``); status and
+#: uninstall cover them too.
+OPTIONAL_HOOKS: tuple[str, ...] = ("pre-push",)
+_ALL_HOOKS = HOOK_NAMES + OPTIONAL_HOOKS
 #: Identifies our shims: line 2 of every shim starts with ``# gitrunr-hook v<N> (<hook>)``.
 MARKER = "gitrunr-hook"
 #: A hook we did not write is kept beside ours as ``<hook>.runr-orig`` and run first.
@@ -65,8 +72,10 @@ _SHIM_MODE = 0o755
 _HEAD_BYTES = 512
 #: The hook whose exit status git honours among ours: a failure there blocks the commit.
 _BLOCKING_HOOKS = frozenset({"commit-msg"})
-#: The hook git feeds on stdin (``<old-sha> SP <new-sha> [SP <extra>] LF`` per rewritten commit).
-_STDIN_HOOKS = frozenset({"post-rewrite"})
+#: Hooks git feeds on stdin: ``<old-sha> SP <new-sha>`` per rewritten commit
+#: (post-rewrite), ``<local ref> SP <local sha> SP <remote ref> SP <remote sha>`` per
+#: pushed ref (pre-push). They start only when the ledger exists.
+_STDIN_HOOKS = frozenset({"post-rewrite", "pre-push"})
 #: Hooks that read the new commit: the shim hands it to them on stdin.
 _HEAD_HOOKS = frozenset({"post-commit", "post-merge"})
 
@@ -200,16 +209,16 @@ def _check_names(hooks: Sequence[str]) -> list[str]:
     """``hooks`` without duplicates, in order; UsageError for a hook we do not install."""
     if isinstance(hooks, str):
         raise TypeError("hooks must be a sequence of hook names, not a single string")
-    unknown = [h for h in hooks if h not in HOOK_NAMES]
+    unknown = [h for h in hooks if h not in _ALL_HOOKS]
     if unknown:
         raise UsageError(
-            f"unknown hook {unknown[0]!r}: gitrunr installs {', '.join(HOOK_NAMES)}"
+            f"unknown hook {unknown[0]!r}: gitrunr installs {', '.join(_ALL_HOOKS)}"
         )
     return list(dict.fromkeys(hooks))
 
 
 def status(
-    cwd: str | os.PathLike[str] | None = None, *, hooks: Sequence[str] = HOOK_NAMES
+    cwd: str | os.PathLike[str] | None = None, *, hooks: Sequence[str] = _ALL_HOOKS
 ) -> list[HookStatus]:
     """One :class:`HookStatus` per hook in ``hooks``, in that order. Changes nothing.
 
@@ -254,16 +263,16 @@ def render_shim(hook: str, python: str, package_dir: str | None = None) -> str:
     """The text of the POSIX sh shim for ``hook`` that execs ``python``.
 
     In order, the shim: (1) runs ``<its dir>/<hook>.runr-orig`` first if that is
-    executable, with the same arguments (for ``post-rewrite`` the same stdin, saved to
-    a ``mktemp`` file removed on exit), and exits with its status if non-zero;
-    (2) exits 0 if ``GITRUNR_HOOKS=off``; (3) exits 0 unless there is work: for
-    ``commit-msg``/``post-commit`` a ``runr/active-run.json`` or
+    executable, with the same arguments (for ``post-rewrite`` and ``pre-push`` the
+    same stdin, saved to a ``mktemp`` file removed on exit), and exits with its status
+    if non-zero; (2) exits 0 if ``GITRUNR_HOOKS=off``; (3) exits 0 unless there is
+    work: for ``commit-msg``/``post-commit`` a ``runr/active-run.json`` or
     ``runr/pending-intervention.json`` under ``git rev-parse --git-path runr`` (per
     worktree; that directory, relative to the work tree top as git printed it, is
-    exported as ``GITRUNR_STATE_DIR``), for ``post-rewrite`` a ``refs/runr/ledger``
-    ref; (4) falls back to
-    ``python3`` on PATH if ``python`` is gone and that ``python3`` can import gitrunr,
-    else prints why and exits 1 for ``commit-msg`` (blocking the commit) or 0;
+    exported as ``GITRUNR_STATE_DIR``), for ``post-rewrite`` and ``pre-push`` a
+    ``refs/runr/ledger`` ref; (4) falls back to ``python3`` on PATH if ``python`` is
+    gone and that ``python3`` can import gitrunr, else prints why and exits 1 for
+    ``commit-msg`` (blocking the commit) or 0;
     (5) execs ``"$python" -P -m gitrunr.hooks <hook> "$@"``.
 
     git runs hooks from the top of the work tree with ``$0`` the hook's path
@@ -274,8 +283,8 @@ def render_shim(hook: str, python: str, package_dir: str | None = None) -> str:
     :data:`HOOK_NAMES`, or ``python`` is not an absolute path or contains a newline
     or NUL (git runs hooks from the work tree, so a relative path would not resolve).
     """
-    if hook not in HOOK_NAMES:
-        raise UsageError(f"unknown hook {hook!r}: gitrunr installs {', '.join(HOOK_NAMES)}")
+    if hook not in _ALL_HOOKS:
+        raise UsageError(f"unknown hook {hook!r}: gitrunr installs {', '.join(_ALL_HOOKS)}")
     if "\n" in python or "\r" in python or "\0" in python:
         raise UsageError(f"interpreter path {python!r} contains a newline or NUL")
     if not os.path.isabs(python):
@@ -471,7 +480,7 @@ def install(
 
 
 def uninstall(
-    cwd: str | os.PathLike[str] | None = None, *, hooks: Sequence[str] = HOOK_NAMES
+    cwd: str | os.PathLike[str] | None = None, *, hooks: Sequence[str] = _ALL_HOOKS
 ) -> list[HookStatus]:
     """Remove our shims for ``hooks`` and restore the hooks they replaced.
 

@@ -279,6 +279,32 @@ def post_rewrite(args: list[str]) -> int:
     return 0
 
 
+def pre_push(args: list[str]) -> int:
+    """``pre-push <remote> <url>`` (installed by ``git runr init --sync-on-push``):
+    sync the records with the remote being pushed to, before the push.
+
+    It never blocks the push: a failed sync is reported and the records go with the
+    next sync. A push to a URL rather than a named remote is not synced (the records
+    of a remote are kept under its name). Sync's own push skips the pre-push hooks
+    (``--no-verify``), so this does not recurse.
+    """
+    sys.stdin.buffer.read()  # the refs being pushed: the records go whatever they are
+    remote = args[0] if args else ""
+    if not remote or (len(args) > 1 and remote == args[1]):
+        _warn("pushing to a URL, not a named remote: records not synced; run "
+              "`git runr sync REMOTE` with a named remote")
+        return 0
+    import subprocess
+
+    # With site this time (the shim started us with -S): sync needs pygit2.
+    code = subprocess.run([sys.executable, "-P", "-m", "gitrunr", "sync", "--", remote],
+                          check=False).returncode
+    if code != 0:
+        _warn(f"could not sync the records with {remote} (exit {code}); the push goes on, "
+              f"and `git runr sync {remote}` shares them later")
+    return 0
+
+
 def flush(args: list[str]) -> int:
     """``flush``: move the spool into the ledger (the detached part of post-commit).
 
@@ -333,5 +359,6 @@ HOOKS = {
     "post-commit": post_commit,
     "post-merge": post_merge,
     "post-rewrite": post_rewrite,
+    "pre-push": pre_push,
     "flush": flush,
 }

@@ -23,6 +23,7 @@ from gitrunr.hooks.install import (
     CHAINED_SUFFIX,
     HOOK_NAMES,
     MARKER,
+    OPTIONAL_HOOKS,
     HookStatus,
     hooks_dir,
     install,
@@ -184,7 +185,7 @@ def test_install_writes_an_executable_shim_per_hook(repo: GitRepo, fake: FakePyt
         assert lines[1].startswith(f"# {MARKER} v1 ({name}): written by `git runr hooks install`")
         assert path.read_text() == render_shim(name, str(fake.path))
         assert is_ours(path)
-    assert result == status(repo.path)
+    assert result == status(repo.path, hooks=HOOK_NAMES)
     assert result == [
         HookStatus(name=n, path=directory / n, installed=True, chained=None, foreign=False,
                    interpreter=str(fake.path))
@@ -250,7 +251,7 @@ def test_bad_arguments_raise_usage_error_and_write_nothing(repo: GitRepo,
     with pytest.raises(UsageError, match="newline"):
         render_shim("commit-msg", "/usr/bin/py\nthon")
     with pytest.raises(UsageError, match="unknown hook"):
-        install(repo.path, python=str(fake.path), hooks=["commit-msg", "pre-push"])
+        install(repo.path, python=str(fake.path), hooks=["commit-msg", "pre-receive"])
     with pytest.raises(UsageError):
         install(repo.path, python="relative/python")
     assert not (repo.path / ".git" / "hooks").exists()
@@ -366,7 +367,8 @@ def test_uninstall_is_idempotent_and_leaves_foreign_hooks_alone(
     repo: GitRepo, fake: FakePython
 ) -> None:
     directory = git_dir_hooks(repo)
-    assert [s.installed for s in uninstall(repo.path)] == [False] * len(HOOK_NAMES)
+    assert [s.installed for s in uninstall(repo.path)] == [False] * (
+        len(HOOK_NAMES) + len(OPTIONAL_HOOKS))
     make_script(directory / "post-commit", "echo foreign\n")
     install(repo.path, python=str(fake.path))
     # Someone replaces our commit-msg shim with their own hook after install.
@@ -381,7 +383,8 @@ def test_uninstall_is_idempotent_and_leaves_foreign_hooks_alone(
     assert not (directory / "post-rewrite").exists()
     assert (directory / "post-commit").read_text() == "#!/bin/sh\necho foreign\n"
     assert [(s.installed, s.foreign, s.chained) for s in result] == [
-        (False, True, None), (False, True, None), (False, False, None), (False, False, None)
+        (False, True, None), (False, True, None), (False, False, None), (False, False, None),
+        (False, False, None),  # pre-push, never installed
     ]
 
 
