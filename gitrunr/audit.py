@@ -161,14 +161,19 @@ def _claims(records: _Ledger, sha: str, message: str) -> list[_Claim]:
     """What the commit claims, strongest first: its trailers, its note, then any
     paragraph of its message that reads like our trailer block (a squash lists the
     messages it combines), each claim once."""
-    found = trailers.parse_trailers(message, divider=False)
-    claims = list(_block_claims(
-        [(t.key.lower(), t.value) for t in found if t.key.lower() in _CLAIM_KEYS], "trailer"))
+    # Every claim in the text names a run: a message without that key claims nothing,
+    # and most commits of a long history are read no further than this.
+    in_text = "runr-run-id" in message.lower()
+    claims: list[_Claim] = []
+    if in_text:
+        found = trailers.parse_trailers(message, divider=False)
+        claims.extend(_block_claims([(t.key.lower(), t.value) for t in found
+                                     if t.key.lower() in _CLAIM_KEYS], "trailer"))
     note = records.note(sha)
     for link in note.links if note else []:
         claims.append(_Claim(link.run_id, link.kind, "note",
                              link.checkpoint_id or link.intervention_id))
-    if "runr-run-id" in message.lower():  # only then is a paragraph worth reading
+    if in_text:
         for paragraph in message.split("\n\n"):
             claims.extend(_block_claims(_paragraph_pairs(paragraph), "message"))
     return list(dict.fromkeys(claims))
