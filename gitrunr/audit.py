@@ -16,14 +16,16 @@ a claimed commit its run does not know by sha. Cost: linear in the range.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import pygit2
 
 from gitrunr import ledger, notes, trailers
-from gitrunr.errors import CorruptRecordError, NotFoundError, UsageError
+from gitrunr.errors import CorruptRecordError, GitError, NotFoundError, UsageError
 from gitrunr.git import first_line, run_git
 from gitrunr.ids import is_run_id
 from gitrunr.models import (
@@ -89,6 +91,7 @@ class _Ledger:
     notes_index: dict[str, pygit2.Oid]
     skipped: list[str] = field(default_factory=list)
     bad_runs: set[str] = field(default_factory=set)
+    _indexes: dict[tuple[str, str], _RunIndex] = field(default_factory=dict)
 
     def run(self, run_id: str) -> RunSnapshot | None:
         if run_id in self.bad_runs or not is_run_id(run_id):
@@ -99,6 +102,25 @@ class _Ledger:
             self.bad_runs.add(run_id)
             self.skipped.append(exc.message)
             return None
+
+    def match(self, snapshot: RunSnapshot, kind: str, sha: str,
+              commit_patch_id: Callable[[], str | None]) -> AuditLink | None:
+        """The run's record of this commit, of ``kind`` (``checkpoint``/``intervention``):
+        by sha (its own, or one it had before an amend or rebase), then by patch-id
+        (computed only when the run recorded any)."""
+        key = (snapshot.run_id, kind)
+        index = self._indexes.get(key)
+        if index is None:
+            index = self._indexes[key] = _RunIndex.of(snapshot, kind)
+        record_id = index.by_sha.get(sha)
+        if record_id is not None:
+            return _link(snapshot.run_id, kind, record_id, "sha")
+        if index.by_patch_id:
+            pid = commit_patch_id()
+            record_id = index.by_patch_id.get(pid) if pid is not None else None
+            if record_id is not None:
+                return _link(snapshot.run_id, kind, record_id, "patch-id")
+        return None
 
     def note(self, sha: str) -> CommitNote | None:
         blob_id = self.notes_index.get(sha)
@@ -127,21 +149,82 @@ def _read_records(repo: RunrRepo) -> _Ledger:
     return _Ledger(repo, view, notes.index(repo.git, tree))
 
 
+@dataclass(frozen=True, slots=True)
+class Walked:
+    """One commit of the range as ``git log`` printed it."""
+
+    sha: str
+    parents: tuple[str, ...]
+    #: ``Name <email>`` of the author.
+    author: str
+    #: Committer time, seconds since the epoch.
+    committed: int
+    message: str
+
+
+#: One field per ``%x00``; ``-z`` ends each commit with one more NUL.
+_LOG_FORMAT = "%H%x00%P%x00%an <%ae>%x00%ct%x00%B"
+_LOG_FIELDS = 5
+
+
 def walk(repo: RunrRepo, include: list[str], exclude: list[str], *,
-         first_parent: bool = False, no_merges: bool = False) -> Iterator[pygit2.Commit]:
-    """The commits of the range, oldest first (topological order, as the timeline reads)."""
-    sort = pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE
-    walker = repo.git.walk(None, sort)
-    for oid in include:
-        walker.push(pygit2.Oid(hex=oid))
-    for oid in exclude:
-        walker.hide(pygit2.Oid(hex=oid))
+         first_parent: bool = False, no_merges: bool = False) -> Iterator[Walked]:
+    """The commits of the range, oldest first (topological order, as the timeline
+    reads), streamed from one ``git log`` process: git walks history in C several
+    times faster than a walk through pygit2 objects, and the messages it prints are
+    already in UTF-8 (git-log(1), ``i18n.logOutputEncoding``).
+
+    Raises :class:`GitError` when git fails, or prints a commit this parser cannot
+    split (a message holding a NUL byte).
+    """
+    args = ["log", "--topo-order", "--reverse", "-z", f"--format={_LOG_FORMAT}",
+            "--no-color", "--encoding=UTF-8"]
     if first_parent:
-        walker.simplify_first_parent()
-    for commit in walker:
-        if no_merges and len(commit.parents) > 1:
-            continue
-        yield commit
+        args.append("--first-parent")
+    if no_merges:
+        args.append("--no-merges")
+    args += [*include, *(f"^{oid}" for oid in exclude), "--"]
+    # Started now, so git walks while the caller reads the ledger and the notes.
+    proc = subprocess.Popen(["git", *args], cwd=repo.cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    return _read_log(proc)
+
+
+def _read_log(proc: subprocess.Popen[bytes]) -> Iterator[Walked]:
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        pending = b""
+        fields: list[bytes] = []
+        while chunk := proc.stdout.read(1 << 20):
+            parts = (pending + chunk).split(b"\0")
+            pending = parts.pop()
+            for part in parts:
+                fields.append(part)
+                if len(fields) == _LOG_FIELDS:
+                    yield _walked(fields)
+                    fields = []
+        if len(fields) == _LOG_FIELDS - 1:  # no NUL after the last commit
+            yield _walked([*fields, pending])
+        elif fields or pending:
+            raise GitError("git log printed a commit gitrunr cannot split (a NUL byte in "
+                           "a message?)")
+    finally:
+        proc.stdout.close()
+        error = proc.stderr.read()
+        proc.stderr.close()
+        code = proc.wait()
+    if code != 0:
+        raise GitError(f"git log failed: {first_line(error)}")
+
+
+def _walked(fields: list[bytes]) -> Walked:
+    sha, parents, author, committed, message = fields
+    if len(sha) not in (40, 64) or not committed.isdigit():
+        raise GitError("git log printed a commit gitrunr cannot split (a NUL byte in a "
+                       f"message?) near {sha[:40]!r}")
+    return Walked(sha.decode(), tuple(parents.decode().split()),
+                  author.decode("utf-8", "replace"), int(committed),
+                  message.decode("utf-8", "replace"))
 
 
 _KIND_WORDS = {"checkpoint": "a checkpoint", "intervention": "an intervention"}
@@ -209,30 +292,94 @@ def _paragraph_pairs(paragraph: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def classify(records: _Ledger, commit: pygit2.Commit) -> AuditCommit:
-    """The audit entry of one commit; see the module docstring for the classes.
-
-    Built with ``model_construct``: every value comes from a commit or from ledger
-    documents already validated on read, and validating 100,000 entries again would
-    double the audit's time.
+@dataclass(slots=True)
+class Entry:
+    """One commit's line of the audit: :class:`AuditCommit` without pydantic, because
+    building 100,000 models costs more than the rest of the audit (the values come
+    from git and from ledger documents validated on read). :meth:`to_json` gives
+    exactly the documented JSON (docs/json.md, ``schemas/audit-report.schema.json``).
     """
-    sha = str(commit.id)
-    message = commit.raw_message.decode("utf-8", "replace")
+
+    sha: str
+    subject: str
+    author: str
+    #: Committer time, seconds since the epoch.
+    committed: int
+    class_: AuditClass
+    run_id: str | None = None
+    checkpoint_id: str | None = None
+    intervention_id: str | None = None
+    tier: str | None = None
+    linked: str | None = None
+    links: list[AuditLink] = field(default_factory=list)
+    reason: str | None = None
+    note: str | None = None
+
+    @property
+    def short_sha(self) -> str:
+        return self.sha[:7]
+
+    def json_text(self) -> str:
+        """:meth:`to_json` as one line of JSON; a GAP (most commits of a long history)
+        is filled into a template instead of going through ``json.dumps``."""
+        if self.class_ != "GAP":
+            return json.dumps(self.to_json(), ensure_ascii=False)
+        return _GAP_JSON.format(
+            sha=self.sha, short_sha=self.sha[:7], subject=_json_str(self.subject),
+            author=_json_str(self.author),
+            committed_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.committed)),
+            reason=_json_str(self.reason or ""))
+
+    def to_json(self) -> dict[str, object]:
+        """The entry as JSON-ready data, keys in the documented order."""
+        return {
+            "sha": self.sha, "short_sha": self.sha[:7], "subject": self.subject,
+            "author": self.author,
+            "committed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.committed)),
+            "class": self.class_, "run_id": self.run_id, "checkpoint_id": self.checkpoint_id,
+            "intervention_id": self.intervention_id, "tier": self.tier,
+            "linked": self.linked,
+            "links": [{"run_id": link.run_id, "kind": link.kind,
+                       "checkpoint_id": link.checkpoint_id,
+                       "intervention_id": link.intervention_id, "linked": link.linked}
+                      for link in self.links],
+            "reason": self.reason, "note": self.note,
+        }
+
+
+#: A GAP entry's JSON; every field not filled in is null or empty.
+_GAP_JSON = ('{{"sha": "{sha}", "short_sha": "{short_sha}", "subject": {subject}, '
+             '"author": {author}, "committed_at": "{committed_at}", "class": "GAP", '
+             '"run_id": null, "checkpoint_id": null, "intervention_id": null, "tier": null, '
+             '"linked": null, "links": [], "reason": {reason}, "note": null}}')
+#: A str as a JSON string, non-ASCII kept (the C encoder behind ``json.dumps``).
+_json_str = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def classify(records: _Ledger, commit: Walked) -> Entry:
+    """The audit entry of one commit; see the module docstring for the classes."""
+    sha = commit.sha
+    message = commit.message
     claims = _claims(records, sha, message)
     subject = message.split("\n", 1)[0].strip()
-    author = f"{commit.author.name} <{commit.author.email}>"
-    committed_at = datetime.fromtimestamp(commit.commit_time, UTC)
     if not claims:
-        return AuditCommit.model_construct(
-            sha=sha, short_sha=sha[:7], subject=subject, author=author,
-            committed_at=committed_at, class_="GAP",
-            reason="no run trailer, no note, no record")
+        return Entry(sha, subject, commit.author, commit.committed, "GAP",
+                     reason="no run trailer, no note, no record")
+
+    git_commit: list[pygit2.Commit] = []  # looked up only for a patch-id or a squash
+
+    def as_object() -> pygit2.Commit:
+        if not git_commit:
+            obj = records.repo.git[sha]
+            assert isinstance(obj, pygit2.Commit)
+            git_commit.append(obj)
+        return git_commit[0]
 
     pid: list[str | None] = []  # computed at most once
 
     def commit_patch_id() -> str | None:
         if not pid:
-            pid.append(ledger.patch_id(commit))
+            pid.append(ledger.patch_id(as_object()) if len(commit.parents) < 2 else None)
         return pid[0]
 
     verified: dict[tuple[str, str], AuditLink] = {}
@@ -248,13 +395,13 @@ def classify(records: _Ledger, commit: pygit2.Commit) -> AuditCommit:
                      else "which the ledger does not know")
             problems[key] = f"{claim.source} claims run {claim.run_id}, {known}"
             continue
-        match = _match(snapshot, claim.kind, sha, commit_patch_id)
+        match = records.match(snapshot, claim.kind, sha, commit_patch_id)
         if match is None:
             unmatched.append((claim, snapshot))
         else:
             verified[key] = match
-    if unmatched:
-        for link in _squash_links(records.repo.git, commit, commit_patch_id, unmatched):
+    if unmatched and len(commit.parents) < 2:
+        for link in _squash_links(records.repo.git, as_object(), commit_patch_id, unmatched):
             verified.setdefault((link.run_id, link.kind), link)
     for claim, _ in unmatched:
         key = (claim.run_id, claim.kind)
@@ -277,9 +424,8 @@ def classify(records: _Ledger, commit: pygit2.Commit) -> AuditCommit:
     if first is not None and first.intervention_id and snapshot is not None:
         note_text = next((i.note.split("\n", 1)[0] for i in snapshot.interventions
                           if i.intervention_id == first.intervention_id), None)
-    return AuditCommit.model_construct(
-        sha=sha, short_sha=sha[:7], subject=subject, author=author,
-        committed_at=committed_at, class_=cls, run_id=run_id,
+    return Entry(
+        sha, subject, commit.author, commit.committed, cls, run_id=run_id,
         checkpoint_id=first.checkpoint_id if first else None,
         intervention_id=first.intervention_id if first else None,
         tier=snapshot.tier if snapshot else None,
@@ -304,20 +450,28 @@ def _link(run_id: str, kind: str, record_id: str, how: str) -> AuditLink:
                                      f"{kind}_id": record_id, "linked": how})
 
 
-def _match(snapshot: RunSnapshot, kind: str, sha: str,
-           commit_patch_id: Callable[[], str | None]) -> AuditLink | None:
-    """The run's record of this commit, of ``kind`` (``checkpoint``/``intervention``):
-    by sha (its own, or one it had before an amend or rebase), then by patch-id."""
-    records = _records(snapshot, kind)
-    for record_id, now, before, _, _ in records:
-        if now is not None and (now == sha or sha in before):
-            return _link(snapshot.run_id, kind, record_id, "sha")
-    if any(record[3] for record in records):
-        pid = commit_patch_id()  # computed only when a patch-id could match
-        for record_id, _, _, recorded, _ in records:
-            if pid is not None and recorded == pid:
-                return _link(snapshot.run_id, kind, record_id, "patch-id")
-    return None
+@dataclass
+class _RunIndex:
+    """One run's records of one kind, by the shas (now and before a rewrite) and the
+    patch-ids they were recorded with: each lookup is a dict access, however many
+    checkpoints the run has."""
+
+    by_sha: dict[str, str]
+    by_patch_id: dict[str, str]
+
+    @classmethod
+    def of(cls, snapshot: RunSnapshot, kind: str) -> _RunIndex:
+        by_sha: dict[str, str] = {}
+        by_patch_id: dict[str, str] = {}
+        for record_id, now, before, pid, _ in _records(snapshot, kind):
+            if now is None:
+                continue
+            by_sha.setdefault(now, record_id)
+            for sha in before:
+                by_sha.setdefault(sha, record_id)
+            if pid is not None:
+                by_patch_id.setdefault(pid, record_id)
+        return cls(by_sha, by_patch_id)
 
 
 @dataclass(frozen=True)
@@ -410,9 +564,45 @@ def _squash_links(git: pygit2.Repository, commit: pygit2.Commit,
     return []
 
 
+class Audit:
+    """A running audit: iterate :attr:`entries` (oldest first, one :class:`Entry` per
+    commit, computed as git prints them, so memory does not grow with the range);
+    :attr:`summary` and :attr:`skipped` are complete once the iteration ends."""
+
+    def __init__(self, repo: RunrRepo, spec: str | None = None, *,
+                 since: str | None = None, first_parent: bool = False,
+                 no_merges: bool = False) -> None:
+        """Resolve the range and read the records. Raises :class:`UsageError` or
+        :class:`NotFoundError` for a bad range, :class:`NotARepositoryError` for an empty
+        repository, :class:`CorruptRecordError` when the ledger or notes ref points at
+        a non-commit."""
+        self.range, include, exclude = resolve_range(repo, spec, since)
+        self._commits = walk(repo, include, exclude, first_parent=first_parent,
+                             no_merges=no_merges)
+        self._records = _read_records(repo)
+        self.counts: dict[str, int] = {"RUNR": 0, "MANUAL": 0, "UNVERIFIED": 0, "GAP": 0}
+
+    @property
+    def entries(self) -> Iterator[Entry]:
+        for commit in self._commits:
+            entry = classify(self._records, commit)
+            self.counts[entry.class_] += 1
+            yield entry
+
+    @property
+    def summary(self) -> AuditSummary:
+        return AuditSummary(**self.counts, total=sum(self.counts.values()))
+
+    @property
+    def skipped(self) -> list[str]:
+        """Records that could not be read (ref and path, and why), sorted, each once."""
+        return sorted(set(self._records.skipped))
+
+
 def audit(repo: RunrRepo, spec: str | None = None, *, since: str | None = None,
           first_parent: bool = False, no_merges: bool = False) -> AuditReport:
-    """Audit a revision range and return the report (see :class:`AuditReport`).
+    """Audit a revision range and return the whole report (see :class:`AuditReport`);
+    :class:`Audit` streams it instead.
 
     Raises :class:`UsageError`/:class:`NotFoundError` for a bad range,
     :class:`NotARepositoryError` for an empty repository, and
@@ -420,15 +610,7 @@ def audit(repo: RunrRepo, spec: str | None = None, *, since: str | None = None,
     Unreadable individual documents do not raise: they are listed in ``skipped``
     and the commits they concern are never counted as verified.
     """
-    label, include, exclude = resolve_range(repo, spec, since)
-    records = _read_records(repo)
-    commits = [classify(records, c) for c in walk(repo, include, exclude,
-                                                  first_parent=first_parent,
-                                                  no_merges=no_merges)]
-    counts = {"RUNR": 0, "MANUAL": 0, "UNVERIFIED": 0, "GAP": 0}
-    for entry in commits:
-        counts[entry.class_] += 1
-    summary = AuditSummary(**counts, total=len(commits))
-    return AuditReport(range=label, commits=commits, summary=summary,
-                       skipped=sorted(set(records.skipped)))
-
+    run = Audit(repo, spec, since=since, first_parent=first_parent, no_merges=no_merges)
+    commits = [AuditCommit.model_validate(entry.to_json()) for entry in run.entries]
+    return AuditReport(range=run.range, commits=commits, summary=run.summary,
+                       skipped=run.skipped)

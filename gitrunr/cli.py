@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -35,6 +36,11 @@ class RunrGroup(click.Group):
             raise
         except RunrError as exc:
             _fail(ctx, exc.message, exc.exit_code, exc)
+        except BrokenPipeError:
+            # The reader went away (`git runr audit | head`): stop quietly, as git does.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(141)
         except pygit2.GitError as exc:
             _fail(ctx, f"git object access failed: {exc}", ExitCode.GIT_FAILED, exc)
         except OSError as exc:
@@ -378,29 +384,54 @@ def audit(ctx: click.Context, revision_range: str | None, range_option: str | No
     is all of HEAD's history.
     """
     from gitrunr import render
-    from gitrunr.audit import audit as run_audit
+    from gitrunr.audit import Audit
 
     if revision_range is not None and range_option is not None:
         raise click.UsageError("give RANGE once, as an argument or with --range")
     spec = revision_range if revision_range is not None else range_option
-    report = run_audit(_open(ctx), spec, since=since,
-                       first_parent=first_parent, no_merges=no_merges)
-    for skipped in report.skipped:
-        click.echo(f"warning: skipped {skipped}", err=True)
+    run = Audit(_open(ctx), spec, since=since, first_parent=first_parent,
+                no_merges=no_merges)
+    # Streamed as the commits come, in blocks: memory stays flat over any range.
+    out = sys.stdout
+    bad: list[str] = []
+    block: list[str] = []
     if as_json:
-        click.echo(report.model_dump_json(indent=2, by_alias=True))
+        out.write(f'{{"schema_version": 1, "range": {json.dumps(run.range)}, "commits": [')
+        separator = "\n"
+        for entry in run.entries:
+            block.append(separator + entry.json_text())
+            separator = ",\n"
+            if entry.class_ in ("GAP", "UNVERIFIED"):
+                bad.append(f"{entry.short_sha} ({entry.class_})")
+            if len(block) >= 1000:
+                out.write("".join(block))
+                block.clear()
+        out.write("".join(block))
+        out.write(f'\n], "summary": {run.summary.model_dump_json()}, '
+                  f'"skipped": {json.dumps(run.skipped, ensure_ascii=False)}}}\n')
     else:
-        color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-        style = (lambda text, fg: click.style(text, fg=fg, bold=fg != "yellow")) if color \
-            else render.plain
-        click.echo(render.timeline(report, style), color=color)
-    if strict:
-        bad = [c for c in report.commits if c.class_ in ("GAP", "UNVERIFIED")]
-        if bad:
-            listed = ", ".join(f"{c.short_sha} ({c.class_})" for c in bad[:10])
-            more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
-            raise CheckFailedError(f"{len(bad)} of {len(report.commits)} commits lack "
-                                   f"verified provenance: {listed}{more}")
+        color = out.isatty() and not os.environ.get("NO_COLOR")
+        style: Callable[[str, str], str] = render.plain
+        if color:
+            style = lambda text, fg: click.style(text, fg=fg, bold=fg != "yellow")  # noqa: E731
+        out.write("\n".join(render.timeline_head(run.range)) + "\n")
+        for entry in run.entries:
+            block.extend(render.entry_lines(entry, style))
+            if entry.class_ in ("GAP", "UNVERIFIED"):
+                bad.append(f"{entry.short_sha} ({entry.class_})")
+            if len(block) >= 2000:
+                out.write("\n".join(block) + "\n")
+                block.clear()
+        summary = run.summary
+        block.extend(render.timeline_tail(summary, empty=summary.total == 0))
+        out.write("\n".join(block) + "\n")
+    out.flush()
+    for skipped in run.skipped:
+        click.echo(f"warning: skipped {skipped}", err=True)
+    if strict and bad:
+        more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+        raise CheckFailedError(f"{len(bad)} of {run.summary.total} commits lack verified "
+                               f"provenance: {', '.join(bad[:10])}{more}")
 
 
 # --------------------------------------------------------------------------- sync

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import pygit2
+from pydantic import ValidationError
 
 from gitrunr.errors import CorruptRecordError
 from gitrunr.models import CommitNote, NoteLink
@@ -80,15 +81,20 @@ def parse(data: bytes, sha: str) -> CommitNote:
     them, ``cat_sort_uniq`` sorts their lines; git-notes(1)), and both stay readable.
     """
     where = f"{NOTES_REF}:{sha}"
-    merged: CommitNote | None = None
+    docs: list[CommitNote] = []
     for line in data.splitlines():
         if not line.strip():
             continue
-        load_json(line, where)
-        merged = merge(merged, validate_json(line, CommitNote, where).links)
-    if merged is None:
+        try:
+            docs.append(CommitNote.model_validate_json(line))
+        except ValidationError:
+            load_json(line, where)  # "is not valid JSON" when that is the trouble
+            docs.append(validate_json(line, CommitNote, where))  # raises, naming the field
+    if not docs:
         raise CorruptRecordError(f"{where} is empty")
-    return merged
+    if len(docs) == 1:  # as gitrunr writes them
+        return docs[0]
+    return merge(None, [link for doc in docs for link in doc.links])
 
 
 def encode(note: CommitNote) -> bytes:
