@@ -81,6 +81,15 @@ class CorruptRecordError(RunrError):
     exit_code = ExitCode.CORRUPT
 
 
+class MissingObjectError(CorruptRecordError, KeyError):
+    """An object a record refers to is not in the repository (a shallow or partial
+    clone, a damaged object store).
+
+    Also a ``KeyError``, which is what pygit2 raises for a missing object, so code
+    that expects pygit2's error still catches it.
+    """
+
+
 class GitError(RunrError):
     """A git command failed. The message carries the command, its status and git's words."""
 

@@ -20,7 +20,7 @@ from typing import TextIO
 import pygit2
 
 from gitrunr import ledger, trailers
-from gitrunr.errors import GitError, InvalidStateError, UsageError
+from gitrunr.errors import GitError, InvalidStateError, NotFoundError, UsageError
 from gitrunr.git import first_line, run_git
 from gitrunr.ids import new_id
 from gitrunr.models import (
@@ -30,7 +30,7 @@ from gitrunr.models import (
     PendingIntervention,
     utcnow,
 )
-from gitrunr.repo import RunrRepo
+from gitrunr.repo import RunrRepo, missing_parents
 from gitrunr.runs import get, validate_run_id
 from gitrunr.state import PENDING_INTERVENTION, write_json_atomic
 
@@ -116,6 +116,11 @@ def intervene(repo: RunrRepo, run_id: str, note: str, commands: list[str], *,
         raise InvalidStateError(f"run {run_id} is already {snapshot.state}; an intervention "
                                 "is recorded against an active run")
     target = repo.resolve_commit(sha) if sha is not None else None
+    if target is not None and (cut := missing_parents(repo.git, target)):
+        raise NotFoundError(
+            f"the parent {cut[0][:12]} of {sha} is not in this repository (a shallow clone): "
+            "its patch-id and changed files cannot be computed; fetch more history "
+            "(`git fetch --deepen=1`) and try again")
     if commit and run_git(["diff", "--cached", "--quiet"], cwd=workdir,
                           check=False).returncode == 0:
         raise InvalidStateError("nothing is staged to commit: `git add` the files of the "

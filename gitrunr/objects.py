@@ -11,6 +11,9 @@ fails if the ref moved since it was read. The update goes through
 from __future__ import annotations
 
 import json
+import os
+import re
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -18,10 +21,16 @@ from typing import Any, TypeVar
 import pygit2
 from pydantic import BaseModel, ValidationError
 
-from gitrunr.errors import CorruptRecordError, GitError, RefRaceError
+from gitrunr.errors import CorruptRecordError, GitError, MissingObjectError, RefRaceError
 from gitrunr.git import first_line, run_git
+from gitrunr.repo import object_write_error
 
 M = TypeVar("M", bound=BaseModel)
+
+#: A ref lock older than this is taken for one a killed git process left behind, not
+#: one a live writer holds (gitrunr's writers hold theirs for milliseconds).
+STALE_LOCK_SECONDS = 10.0
+_LOCK_FILE = re.compile(r"Unable to create '(.+?\.lock)': File exists")
 
 #: A path in a tree mapped to a blob id (set) or None (remove).
 TreeChanges = Mapping[str, pygit2.Oid | None]
@@ -65,20 +74,36 @@ def update_tree(repo: pygit2.Repository, base: pygit2.Tree | None,
                 builder.remove(head)
         else:
             builder.insert(head, new, pygit2.enums.FileMode.TREE)
-    written: pygit2.Oid = builder.write()
+    try:
+        written: pygit2.Oid = builder.write()
+    except OSError as exc:  # a full or read-only file system: one line, not a traceback
+        raise object_write_error(exc) from None
     return written
 
 
 def tree_entry(repo: pygit2.Repository, tree: pygit2.Tree | None,
                path: str) -> pygit2.Object | None:
-    """The object at ``path`` (``a/b/c``) in ``tree``, or None if there is none."""
+    """The object at ``path`` (``a/b/c``) in ``tree``, or None if there is none.
+
+    Raises :class:`MissingObjectError` when the tree names an object the repository
+    does not have.
+    """
     if tree is None:
         return None
     try:
         entry = tree[path]
     except KeyError:
         return None
-    return repo[entry.id]
+    except pygit2.GitError as exc:  # a tree on the way is not in the object store
+        raise MissingObjectError(
+            f"{path} cannot be read: {exc} (a shallow or partial clone, or a damaged "
+            "object store; `git fsck` lists what is missing)") from None
+    obj = repo.get(entry.id)
+    if obj is None:
+        raise MissingObjectError(
+            f"{path} ({entry.id}) is missing from the repository (a shallow or partial "
+            "clone, or a damaged object store; `git fsck` lists what is missing)")
+    return obj
 
 
 def json_blob(repo: pygit2.Repository, doc: BaseModel) -> pygit2.Oid:
@@ -162,8 +187,38 @@ def cas_update_refs(repo: pygit2.Repository, cwd: str,
     if proc.returncode == 0:
         return
     err = proc.stderr.decode("utf-8", "replace")
-    if ("but expected" in err or "cannot lock ref" in err or "File exists" in err
+    # Only a lost race is worth retrying: the ref moved ("is at X but expected Y"), was
+    # created or deleted meanwhile, or another writer holds its lock ("File exists").
+    # "cannot lock ref" alone also covers a lock git cannot create at all (a read-only
+    # or full file system), which no retry fixes.
+    stale = _stale_lock(err)
+    if stale is not None:
+        raise GitError(stale)
+    if ("but expected" in err or "File exists" in err
             or "reference already exists" in err or "unable to resolve reference" in err):
         raise RefRaceError(f"a ref moved while gitrunr was writing: {first_line(proc.stderr)}")
     raise GitError(f"`git update-ref --stdin` exited {proc.returncode}: "
                    f"{first_line(proc.stderr)}")
+
+
+def _stale_lock(err: str) -> str | None:
+    """The error for a ref lock no live writer holds, or None.
+
+    git never waits for a ref lock; gitrunr retries (:class:`RefRaceError`), since
+    another gitrunr writer holds one for milliseconds. A lock file older than
+    :data:`STALE_LOCK_SECONDS` was left by a git process that was killed while
+    writing: no retry removes it, so say which file it is and what to do.
+    """
+    found = _LOCK_FILE.search(err)
+    if found is None:
+        return None
+    lock = found.group(1)
+    try:
+        age = time.time() - os.stat(lock).st_mtime
+    except OSError:
+        return None  # gone already: the writer that held it has finished
+    if age < STALE_LOCK_SECONDS:
+        return None
+    return (f"{lock} has been there for {age:.0f}s: a git process was stopped while "
+            "updating the ref; if no git command is running in this repository, delete "
+            "that file and try again")

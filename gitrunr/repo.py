@@ -10,11 +10,71 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pygit2
 
-from gitrunr.errors import NotARepositoryError, NotFoundError
+from gitrunr.errors import GitError, MissingObjectError, NotARepositoryError, NotFoundError
 from gitrunr.git import first_line, run_git
+
+
+class Repository(pygit2.Repository):
+    """pygit2's repository, with its failures turned into gitrunr's errors.
+
+    - Reading an object that is not there (``repo[oid]`` in a shallow or partial
+      clone, or a damaged object store) raises :class:`MissingObjectError`, which is
+      also the ``KeyError`` pygit2 raises, instead of reaching the user as a traceback.
+    - Writing an object the file system refuses (a full disk, a read-only
+      ``.git/objects``) raises :class:`GitError` with the cause, instead of pygit2's
+      ``OSError`` or ``GitError``: a command that only reads then reports the failed
+      flush of the spool as a warning and goes on, and a writer fails with one line.
+    """
+
+    def __getitem__(self, key: str | pygit2.Oid) -> pygit2.Object:
+        obj = self.get(key)
+        if obj is None:
+            raise MissingObjectError(
+                f"object {key} is missing from the repository (a shallow or partial clone, "
+                "or a damaged object store; `git fsck` lists what is missing)")
+        return obj
+
+    def create_blob(self, data: bytes | str) -> pygit2.Oid:
+        try:
+            return super().create_blob(data)
+        except (pygit2.GitError, OSError) as exc:
+            raise object_write_error(exc) from None
+
+    def create_commit(self, *args: Any, **kwargs: Any) -> pygit2.Oid:
+        try:
+            return super().create_commit(*args, **kwargs)
+        except (pygit2.GitError, OSError) as exc:
+            raise object_write_error(exc) from None
+
+
+def missing_parents(git: pygit2.Repository, commit: pygit2.Commit) -> list[str]:
+    """The parents ``commit`` names that this repository cannot show.
+
+    At the boundary of a shallow clone libgit2 presents a commit as having no parents
+    (the shallow graft), so a diff against "its parent" would silently be a diff
+    against nothing. This reads the parents from the commit object itself and returns
+    those that are missing or hidden by the graft; empty for an ordinary commit.
+    """
+    _, data = git.odb.read(commit.id)
+    header = bytes(data).split(b"\n\n", 1)[0]
+    named = [line[len(b"parent "):].decode() for line in header.split(b"\n")
+             if line.startswith(b"parent ")]
+    shown = {str(oid) for oid in commit.parent_ids}
+    return [sha for sha in named if sha not in shown or git.get(sha) is None]
+
+
+
+def object_write_error(exc: BaseException) -> GitError:
+    """The :class:`GitError` for an object git could not write (``exc`` from pygit2:
+    an ``OSError`` when the file system refused, a ``GitError`` otherwise)."""
+    if isinstance(exc, OSError):
+        return GitError(f"cannot write to the git object store: {exc}; nothing was recorded "
+                        "(free some disk space, or make .git writable, and try again)")
+    return GitError(f"git could not write an object: {exc}; nothing was recorded")
 
 
 @dataclass(frozen=True)
@@ -112,7 +172,7 @@ def open_repo(cwd: str | os.PathLike[str] | None = None) -> RunrRepo:
     bare = lines[2] == "true"
     workdir = None if bare or len(lines) < 4 or not lines[3] else Path(lines[3])
     try:
-        repo = pygit2.Repository(str(git_dir))
+        repo = Repository(str(git_dir))
     except pygit2.GitError as exc:
         raise NotARepositoryError(
             f"gitrunr cannot open {git_dir}: {exc} (repositories with SHA-256 object names "
