@@ -138,14 +138,17 @@ class _Ledger:
 
 
 def _read_records(repo: RunrRepo) -> _Ledger:
+    """The ledger (a ledger ref at a non-commit raises: nothing could be verified) and
+    the notes index. Notes are only an index, so a notes ref at a non-commit is
+    reported in ``skipped`` and the audit goes on with the trailers."""
     view = ledger.read(repo)
     tip = ref_target(repo.git, notes.NOTES_REF)
-    tree = None
-    if tip is not None:
-        commit = repo.git.get(tip)
-        if not isinstance(commit, pygit2.Commit):
-            raise CorruptRecordError(f"{notes.NOTES_REF} points at {tip}, which is not a commit")
-        tree = commit.tree
+    commit = repo.git.get(tip) if tip is not None else None
+    if tip is not None and not isinstance(commit, pygit2.Commit):
+        return _Ledger(repo, view, {}, skipped=[
+            f"{notes.NOTES_REF} points at {tip}, which is not a commit; `git runr notes "
+            "rebuild` writes it afresh from the ledger"])
+    tree = commit.tree if isinstance(commit, pygit2.Commit) else None
     return _Ledger(repo, view, notes.index(repo.git, tree))
 
 

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from gitrunr.errors import InvalidStateError, NotFoundError
 from gitrunr.models import (
+    FINAL_STATE,
     CheckpointRecord,
     CheckpointRecorded,
     CommitRewritten,
@@ -118,7 +119,7 @@ def apply(snapshot: RunSnapshot | None, event: Event) -> RunSnapshot:
             for i in snapshot.interventions
         ]
     elif isinstance(event, RunFinished):
-        update.update(state=f"finalized/{event.outcome}", outcome=event.outcome,
+        update.update(state=FINAL_STATE[event.outcome], outcome=event.outcome,
                       finished_at=event.at)
     elif isinstance(event, RunStarted):
         raise InvalidStateError(f"run {event.run_id} has two run_started events")

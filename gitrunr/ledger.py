@@ -465,8 +465,12 @@ def rebuild_notes(repo: RunrRepo) -> RebuildResult:
             for sha, found in links.items()}
         tree = update_tree(git, None, changes)
         sig = signature(*identity(git), datetime.now(UTC))
+        # The old notes stay in history, unless the ref was damaged (not a commit):
+        # then the rebuilt notes start afresh, and the ref's reflog keeps the old id.
+        parents: list[pygit2.Oid] = (
+            [old] if isinstance(old_commit, pygit2.Commit) and old is not None else [])
         commit = git.create_commit(None, sig, sig, "Notes rebuilt by 'git runr'\n", tree,
-                                   [old] if old is not None else [])
+                                   parents)
         cas_update_refs(git, str(repo.cwd), [(notes.NOTES_REF, commit, old)],
                         "runr: notes rebuilt from the ledger")
         return RebuildResult(notes=len(links), runs=runs, previous_notes=before)

@@ -36,6 +36,11 @@ Sha = Annotated[str, StringConstraints(pattern=r"^([0-9a-f]{40}|[0-9a-f]{64})$")
 #: A single line of text: trailers and table cells must never receive a newline.
 Line = Annotated[str, StringConstraints(pattern=r"^[^\r\n]*$")]
 Outcome = Literal["passed", "failed", "aborted"]
+#: The states of a run (docs/storage.md): active, then finalized with its outcome.
+RunState = Literal["active", "finalized/passed", "finalized/failed", "finalized/aborted"]
+#: The state a run's outcome finalizes it in.
+FINAL_STATE: dict[str, RunState] = {"passed": "finalized/passed", "failed": "finalized/failed",
+                                    "aborted": "finalized/aborted"}
 
 
 def utcnow() -> datetime:
@@ -191,8 +196,9 @@ class RunSnapshot(Document):
     snapshot). It must always equal the replay of the run's events."""
 
     run_id: RunId
-    #: ``active`` or ``finalized/<outcome>``.
-    state: str
+    #: ``active`` or ``finalized/<outcome>``: a state the documented machine does not
+    #: have fails validation, so a damaged run.json is never trusted.
+    state: RunState
     outcome: Outcome | None = None
     tier: str | None = None
     plan_ref: str | None = None

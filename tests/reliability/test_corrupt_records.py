@@ -302,11 +302,6 @@ def test_run_directory_that_is_a_file_is_named_in_skipped(repo_with_commit: GitR
     assert any(ledger.run_dir(rec.run_id) in s for s in skipped), skipped  # type: ignore
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="RunSnapshot.state is any string: a run.json whose "
-                   "state is outside the documented machine (active, finalized/<outcome>) "
-                   "validates, and the audit counts its checkpoints "
-                   "(gitrunr/models.py: reported)")
 def test_run_state_outside_the_machine_is_skipped(repo_with_commit: GitRepo) -> None:
     """A run.json whose ``state`` the documented state machine does not have fails
     validation: the audit skips it and does not verify its commits."""
@@ -401,11 +396,6 @@ def test_notes_ref_at_a_non_commit_refuses_note_writes(repo_with_commit: GitRepo
 
 
 @pytest.mark.parametrize("kind", ["blob", "tree"])
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="ledger.rebuild_notes makes the damaged tip the parent "
-                   "of the new notes commit, which git refuses (exit 7, 'the requested type "
-                   "does not match'): the repair command cannot repair this damage "
-                   "(gitrunr/ledger.py: reported)")
 def test_notes_rebuild_repairs_a_notes_ref_at_a_non_commit(repo_with_commit: GitRepo,
                                                            kind: str) -> None:
     """``git runr notes rebuild`` writes the notes afresh from the ledger, whatever the
@@ -420,11 +410,6 @@ def test_notes_rebuild_repairs_a_notes_ref_at_a_non_commit(repo_with_commit: Git
 
 
 @pytest.mark.parametrize("kind", ["blob", "tree"])
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="audit.py raises CorruptRecordError (exit 6) when "
-                   "refs/notes/runr is not a commit, although the notes are only an index "
-                   "and trailers still verify against the ledger (gitrunr/audit.py: "
-                   "reported)")
 def test_audit_goes_on_when_the_notes_ref_is_a_non_commit(repo_with_commit: GitRepo,
                                                           kind: str) -> None:
     """The audit goes on without the notes, verifying by trailers, and names the ref in
