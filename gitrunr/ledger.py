@@ -274,8 +274,14 @@ def _append_once(repo: RunrRepo, new_events: Sequence[Event], *, partial: bool,
         by_run.setdefault(event.run_id, []).append(event)
     for run_id, run_new in by_run.items():
         base = run_dir(run_id)
-        snapshot = view.run(run_id)
-        events_tree = tree_entry(git, view.tree, f"{base}/events")
+        try:
+            snapshot = view.run(run_id)
+            events_tree = tree_entry(git, view.tree, f"{base}/events")
+        except RunrError as exc:  # a damaged run: its records wait, the others go in
+            if not partial:
+                raise
+            result.rejected.extend((event, exc) for event in run_new)
+            continue
         present = {e.name for e in events_tree} if isinstance(events_tree, pygit2.Tree) else set()
         accepted: list[Event] = []
         for event in sorted(run_new, key=lambda e: e.event_id):
@@ -290,17 +296,18 @@ def _append_once(repo: RunrRepo, new_events: Sequence[Event], *, partial: bool,
                 continue
             try:
                 run_events.check(snapshot, event)
+                if snapshot is not None and event.event_id < snapshot.last_event_id:
+                    # An older event arrived late (another clone, a slow writer): the
+                    # snapshot is the replay of the whole log, so replay it. An event
+                    # older than the run itself (a clock stepped back) fails here.
+                    snapshot = run_events.replay([*view.events(run_id), *accepted, event])
+                else:
+                    snapshot = run_events.apply(snapshot, event)
             except RunrError as exc:
                 if not partial:
                     raise
                 result.rejected.append((event, exc))
                 continue
-            if snapshot is not None and event.event_id < snapshot.last_event_id:
-                # An older event arrived late (another clone, a slow writer): the
-                # snapshot is the replay of the whole log, so replay it.
-                snapshot = run_events.replay([*view.events(run_id), *accepted, event])
-            else:
-                snapshot = run_events.apply(snapshot, event)
             accepted.append(event)
             present.add(f"{event.event_id}.json")
             changes[f"{base}/events/{event.event_id}.json"] = json_blob(git, event)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from gitrunr import ledger
 from gitrunr.ids import _base36, new_id
 from gitrunr.models import CheckpointRecorded, RunFinished, RunStarted, utcnow
@@ -108,12 +106,6 @@ def test_flush_applies_the_good_and_sets_aside_the_bad(repo_with_commit: GitRepo
            set_aside_with_reason=len(bad), lost=0, tracebacks=0)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="ledger._append_once replays a run when an event "
-                   "arrives late, and replay raises InvalidStateError when the event sorts "
-                   "before run_started; that error escapes the partial (spool) mode, so the "
-                   "whole flush fails and no record, however good, ever leaves the spool "
-                   "(gitrunr/ledger.py: reported)")
 def test_a_record_older_than_its_run_does_not_block_the_spool(
         repo_with_commit: GitRepo) -> None:
     """A record whose id sorts before its run's run_started (the clock stepped back
@@ -130,11 +122,6 @@ def test_a_record_older_than_its_run_does_not_block_the_spool(
     assert [p.name for p in rejected(g)] == [f"{stale.event_id}.json"]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="a spool record for a run whose run.json is damaged "
-                   "makes ledger.append raise CorruptRecordError outside the partial mode, so "
-                   "the flush applies none of the other records either (gitrunr/ledger.py: "
-                   "reported)")
 def test_a_damaged_run_does_not_block_other_runs_records(repo_with_commit: GitRepo) -> None:
     """Records of healthy runs go in while one run's record waits for its repair."""
     g = repo_with_commit
