@@ -14,7 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -76,6 +76,21 @@ class GitRepo:
 
     def message(self, rev: str = "HEAD") -> str:
         return self.git("log", "-1", "--format=%B", rev).stdout
+
+
+def run_all(commands: Sequence[tuple[Sequence[str], Path]], env: dict[str, str] | None = None,
+            timeout: float = 150) -> list[subprocess.CompletedProcess[str]]:
+    """Start every ``(argv, cwd)`` before waiting for any (so they really run at once),
+    then wait for all of them, each for at most ``timeout`` seconds."""
+    full_env = {**os.environ, **(env or {})}
+    procs = [(list(argv), subprocess.Popen(list(argv), cwd=cwd, stdout=subprocess.PIPE,
+                                           stderr=subprocess.PIPE, text=True, env=full_env))
+             for argv, cwd in commands]
+    done = []
+    for argv, proc in procs:
+        out, err = proc.communicate(timeout=timeout)
+        done.append(subprocess.CompletedProcess(argv, proc.returncode, out, err))
+    return done
 
 
 @pytest.fixture(autouse=True)

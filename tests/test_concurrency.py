@@ -9,7 +9,6 @@ per-worktree state exactly once.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -18,25 +17,10 @@ import pytest
 from gitrunr.events import replay
 from gitrunr.ledger import LEDGER_REF, read, run_dir
 from gitrunr.repo import open_repo
-from tests.conftest import GitRepo
+from tests.conftest import GitRepo, run_all
 
 pytestmark = pytest.mark.slow
 
-TIMEOUT = 120
-
-
-def run_all(commands: list[tuple[list[str], Path]]) -> list[subprocess.CompletedProcess[str]]:
-    """Start every ``(argv, cwd)`` at once, then wait for all; return their results."""
-    procs = [
-        (argv, subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env=dict(os.environ)))
-        for argv, cwd in commands
-    ]
-    done = []
-    for argv, proc in procs:
-        out, err = proc.communicate(timeout=TIMEOUT)
-        done.append(subprocess.CompletedProcess(argv, proc.returncode, out, err))
-    return done
 
 
 def assert_all_ok(results: list[subprocess.CompletedProcess[str]]) -> None:

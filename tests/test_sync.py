@@ -9,7 +9,6 @@ local refs move only after the push went through.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -22,12 +21,11 @@ from gitrunr.events import replay
 from gitrunr.ledger import LEDGER_REF, read
 from gitrunr.models import EVENT_ADAPTER, RunSnapshot
 from gitrunr.repo import open_repo
-from tests.conftest import GitRepo
+from tests.conftest import GitRepo, run_all
 
 NOTES_REF = "refs/notes/runr"
 PRIVATE_LEDGER = "refs/runr/remotes/{}/ledger"
 JSON_KEYS = {"remote", "fetched", "pushed", "merged_runs", "ledger", "notes", "pushed_refs"}
-TIMEOUT = 120
 
 
 # --------------------------------------------------------------------------- helpers
@@ -177,18 +175,6 @@ def reject_pushes(remote: GitRepo) -> None:
     hook = hooks / "pre-receive"
     hook.write_text("#!/bin/sh\necho 'push refused by policy' >&2\nexit 1\n")
     hook.chmod(0o755)
-
-
-def run_all(commands: list[tuple[list[str], Path]]) -> list[subprocess.CompletedProcess[str]]:
-    """Start every ``(argv, cwd)`` at once, then wait for all."""
-    procs = [(argv, subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=dict(os.environ)))
-             for argv, cwd in commands]
-    done = []
-    for argv, proc in procs:
-        out, err = proc.communicate(timeout=TIMEOUT)
-        done.append(subprocess.CompletedProcess(argv, proc.returncode, out, err))
-    return done
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from gitrunr.models import (
     LedgerFormat,
     RunSnapshot,
 )
-from tests.conftest import GitRepo
+from tests.conftest import GitRepo, run_all  # noqa: F401 (run_all: re-exported to the suite)
 
 LEDGER_REF = ledger.LEDGER_REF
 NOTES_REF = notes.NOTES_REF
@@ -55,20 +55,6 @@ def report(name: str, **figures: object) -> None:
 
 
 # --------------------------------------------------------------------------- processes
-
-
-def run_all(commands: Sequence[tuple[Sequence[str], Path]],
-            env: dict[str, str] | None = None) -> list[subprocess.CompletedProcess[str]]:
-    """Start every ``(argv, cwd)`` before waiting for any, then wait for all of them."""
-    full_env = {**os.environ, **(env or {})}
-    procs = [(list(argv), subprocess.Popen(list(argv), cwd=cwd, stdout=subprocess.PIPE,
-                                           stderr=subprocess.PIPE, text=True, env=full_env))
-             for argv, cwd in commands]
-    done = []
-    for argv, proc in procs:
-        out, err = proc.communicate(timeout=TIMEOUT)
-        done.append(subprocess.CompletedProcess(argv, proc.returncode, out, err))
-    return done
 
 
 def run_and_kill(argv: Sequence[str], cwd: Path, delay: float,
