@@ -16,7 +16,10 @@ a claimed commit its run does not know by sha. Cost: linear in the range.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -165,6 +168,8 @@ class Walked:
     message: str
 
 
+#: The pipe from ``git log``: large, so git is not held up by each read.
+_PIPE_BYTES = 1 << 20
 #: One field per ``%x00``; ``-z`` ends each commit with one more NUL.
 _LOG_FORMAT = "%H%x00%P%x00%an <%ae>%x00%ct%x00%B"
 _LOG_FIELDS = 5
@@ -188,8 +193,12 @@ def walk(repo: RunrRepo, include: list[str], exclude: list[str], *,
         args.append("--no-merges")
     args += [*include, *(f"^{oid}" for oid in exclude), "--"]
     # Started now, so git walks while the caller reads the ledger and the notes.
+    # GIT_FLUSH=0: git would otherwise flush the pipe after every commit (git(1)).
     proc = subprocess.Popen(["git", *args], cwd=repo.cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, env={**os.environ, "GIT_FLUSH": "0"})
+    assert proc.stdout is not None
+    with contextlib.suppress(OSError, AttributeError):  # Linux: let git run ahead of us
+        fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
     return _read_log(proc)
 
 
@@ -198,7 +207,8 @@ def _read_log(proc: subprocess.Popen[bytes]) -> Iterator[Walked]:
     try:
         pending = b""
         fields: list[bytes] = []
-        while chunk := proc.stdout.read(1 << 20):
+        fd = proc.stdout.fileno()
+        while chunk := os.read(fd, _PIPE_BYTES):  # what is there, not a full MiB
             parts = (pending + chunk).split(b"\0")
             pending = parts.pop()
             for part in parts:
@@ -523,12 +533,20 @@ def _squash_links(git: pygit2.Repository, commit: pygit2.Commit,
         obj = git.get(rec.sha)
         return str(obj.tree_id) if isinstance(obj, pygit2.Commit) else None
 
+    bases: dict[str, pygit2.Oid | None] = {}
+
+    def merge_base(tip: _Recorded) -> pygit2.Oid | None:
+        """``merge-base(tip, parent)``, computed once per tip (it walks history)."""
+        if tip.sha not in bases:
+            bases[tip.sha] = git.merge_base(tip.sha, parent.id) if parent is not None else None
+        return bases[tip.sha]
+
     def branch(tip: _Recorded) -> Callable[[_Recorded], bool] | None:
         """Whether a record is on the branch ending at ``tip``; None when ``tip`` is
         already in this commit's history."""
         if not isinstance(git.get(tip.sha), pygit2.Commit):
             return lambda rec: rec.sha == tip.sha  # the tip is all we can know
-        base = git.merge_base(tip.sha, parent.id) if parent is not None else None
+        base = merge_base(tip)
         if base is not None and str(base) == tip.sha:
             return None
 
@@ -560,7 +578,7 @@ def _squash_links(git: pygit2.Repository, commit: pygit2.Commit,
         on = branch(tip)
         if on is None or pid is None:
             continue
-        base = git.merge_base(tip.sha, parent.id) if parent is not None else None
+        base = merge_base(tip)
         base_tree = git[base].peel(pygit2.Tree) if base is not None else None
         if ledger.tree_patch_id(base_tree, tip_commit.tree) == pid:
             return [_link(r.run_id, r.kind, r.record_id, "patch-id") for r in found if on(r)]
