@@ -61,6 +61,7 @@ import pygit2
 
 from gitrunr import events as run_events
 from gitrunr import ledger, notes, trailers
+from gitrunr.ids import base36
 from gitrunr.models import (
     CheckpointRecorded,
     CommandResult,
@@ -87,7 +88,6 @@ FILLER_GAP_S = 10
 T_ROOT = 1_735_689_600
 TIERS = ("tier2", "tier1", None)
 OUTCOMES = ("passed", "passed", "failed", "aborted")
-_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 #: Roughly how many events go into one ledger commit (whole runs per commit).
 EVENTS_PER_LEDGER_COMMIT = 4000
 
@@ -150,16 +150,7 @@ class IdMint:
 
     def __call__(self, prefix: str, ms: int) -> str:
         """A fresh ``<prefix>-<time><random>`` id for the time ``ms`` (epoch ms)."""
-        return f"{prefix}-{_base36(ms, 9)}{_base36(self.rng.randrange(36 ** 8), 8)}"
-
-
-def _base36(n: int, width: int) -> str:
-    """``n`` in base 36 (``0-9a-z``), left-padded with zeros to ``width`` digits."""
-    digits = []
-    while n:
-        n, r = divmod(n, 36)
-        digits.append(_B36[r])
-    return "".join(reversed(digits)).rjust(width, "0")
+        return f"{prefix}-{base36(ms, 9)}{base36(self.rng.randrange(36 ** 8), 8)}"
 
 
 def _at(ms: int) -> datetime:

@@ -36,7 +36,8 @@ def is_id(value: str, prefix: str, *, min_len: int = 4, max_len: int = 40) -> bo
             and _DIGITS.issuperset(body))
 
 
-def _base36(n: int, width: int) -> str:
+def base36(n: int, width: int) -> str:
+    """``n`` (>= 0) in base 36 (``0-9a-z``), left-padded with zeros to ``width`` digits."""
     digits = []
     while n:
         n, r = divmod(n, 36)
@@ -54,7 +55,7 @@ def new_id(prefix: str, *, now_ms: int | None = None) -> str:
         raise ValueError(f"unknown id prefix {prefix!r}")
     ms = int(time.time() * 1000) if now_ms is None else now_ms
     rand = int.from_bytes(os.urandom(8), "big") % 36**_RANDOM_WIDTH
-    return f"{prefix}-{_base36(ms, _TIME_WIDTH)}{_base36(rand, _RANDOM_WIDTH)}"
+    return f"{prefix}-{base36(ms, _TIME_WIDTH)}{base36(rand, _RANDOM_WIDTH)}"
 
 
 def is_run_id(value: str) -> bool:

@@ -39,7 +39,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_r
 from gitrunr import events as run_events
 from gitrunr import notes
 from gitrunr.errors import CorruptRecordError, GitError, RefRaceError, RunrError
-from gitrunr.ids import _base36
+from gitrunr.ids import base36
 from gitrunr.models import (
     EVENT_ADAPTER,
     CheckpointRecorded,
@@ -638,7 +638,7 @@ def _rewrite_events(repo: RunrRepo, entry_id: str, doc: dict[str, object],
         for run_id in sorted({link.run_id for link in note.links}):
             digest = int(hashlib.sha1(f"{entry_id}:{old}:{new}:{run_id}".encode()).hexdigest(),
                          16)
-            event_id = f"ev-{entry_id[3:12]}{_base36(digest, 8)[-8:]}"
+            event_id = f"ev-{entry_id[3:12]}{base36(digest, 8)[-8:]}"
             made.append(CommitRewritten(
                 event_id=event_id, run_id=run_id, at=at, actor=who, old_sha=old,
                 new_sha=new, patch_id=pid, tree=str(commit.tree_id), rewrite=kind,

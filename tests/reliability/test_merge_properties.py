@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gitrunr.events import replay
-from gitrunr.ids import _base36
+from gitrunr.ids import base36
 from gitrunr.ledger import run_dir
 from gitrunr.models import (
     CheckpointRecorded,
@@ -55,7 +55,7 @@ def _run_pool() -> list[str]:
     by_shard: dict[str, list[str]] = {}
     n = 0
     while True:
-        run_id = f"run-{_base36(n, 9)}{'p' * 8}"
+        run_id = f"run-{base36(n, 9)}{'p' * 8}"
         by_shard.setdefault(_shard(run_id), []).append(run_id)
         big = sorted(by_shard.values(), key=len, reverse=True)
         if len(big[0]) >= 4 and len(big[1]) >= 2 and len(big) >= 4:
@@ -69,7 +69,7 @@ SHAS = [hashlib.sha1(f"commit {n}".encode()).hexdigest() for n in range(6)]
 
 def event_id(ms: int, salt: int) -> str:
     """A valid event id at ``ms`` milliseconds after T0 (so ids sort by ``ms``)."""
-    return f"ev-{_base36(1_767_700_800_000 + ms, 9)}{_base36(salt, 8)}"
+    return f"ev-{base36(1_767_700_800_000 + ms, 9)}{base36(salt, 8)}"
 
 
 @st.composite
@@ -95,7 +95,7 @@ def run_logs(draw: st.DrawFn) -> dict[str, list[Event]]:
                     checkpoint_id=f"cp-{draw(st.sampled_from(['aaaa', 'bbbb', 'cccc']))}",
                     sha=draw(st.sampled_from(SHAS)), subject=f"s{n}", **head))
             elif kind == "intervention":
-                iv = f"iv-{_base36(ms, 9)}{_base36(r, 8)}"
+                iv = f"iv-{base36(ms, 9)}{base36(r, 8)}"
                 interventions.append(iv)
                 log.append(InterventionRecorded(
                     intervention_id=iv, note=draw(st.sampled_from(["n", "ünï", "a\nb"])),

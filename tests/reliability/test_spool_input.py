@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from gitrunr import ledger
-from gitrunr.ids import _base36, new_id
+from gitrunr.ids import base36, new_id
 from gitrunr.models import CheckpointRecorded, RunFinished, RunStarted, utcnow
 from gitrunr.repo import open_repo
 from tests.conftest import GitRepo
@@ -78,7 +78,7 @@ def test_flush_applies_the_good_and_sets_aside_the_bad(repo_with_commit: GitRepo
         "finished run": event_entry(checkpoint(finished, head)),
         "missing commit": event_entry(checkpoint(run_id, "f" * 40)),
     }
-    names = {label: f"ev-{_base36(n, 17)}" for n, label in enumerate(bad)}
+    names = {label: f"ev-{base36(n, 17)}" for n, label in enumerate(bad)}
     for label, doc in bad.items():
         spool(g, names[label], doc)
     before = refs_state(g)
@@ -114,7 +114,7 @@ def test_a_record_older_than_its_run_does_not_block_the_spool(
     run_id, other = started(g.path), started(g.path)
     good = checkpoint(other, g.head())
     spool(g, good.event_id, event_entry(good))
-    stale = checkpoint(run_id, g.head(), event_id=f"ev-{_base36(1, 17)}")
+    stale = checkpoint(run_id, g.head(), event_id=f"ev-{base36(1, 17)}")
     spool(g, stale.event_id, event_entry(stale))
     proc = g.runr("flush", "--json", check=False)
     assert_one_line_error(proc, codes=(7,))

@@ -38,7 +38,7 @@ from hypothesis.stateful import (
 from gitrunr import events as run_events
 from gitrunr import ledger
 from gitrunr.errors import InvalidStateError, NotFoundError, RunrError
-from gitrunr.ids import _base36
+from gitrunr.ids import base36
 from gitrunr.models import (
     CheckpointRecorded,
     CommitRewritten,
@@ -110,7 +110,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.clock += 1
         self.salt += 1
         ms = max(self.clock - back, 0)
-        return f"ev-{_base36(T0_MS + ms, 9)}{_base36(self.salt, 8)}", T0 + timedelta(
+        return f"ev-{base36(T0_MS + ms, 9)}{base36(self.salt, 8)}", T0 + timedelta(
             milliseconds=ms)
 
     def head(self, run_id: str, back: int = 0) -> dict[str, Any]:
@@ -119,7 +119,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def new_id(self, prefix: str) -> str:
         self.salt += 1
-        return f"{prefix}-{_base36(T0_MS + self.clock, 9)}{_base36(self.salt, 8)}"
+        return f"{prefix}-{base36(T0_MS + self.clock, 9)}{base36(self.salt, 8)}"
 
     # ------------------------------------------------------------------ the model
 
@@ -409,7 +409,7 @@ TestLateEvents.settings = settings(MACHINE, max_examples=15)
 
 
 def _event_head(run_id: str, ms: int, salt: int) -> dict[str, Any]:
-    return {"event_id": f"ev-{_base36(T0_MS + ms, 9)}{_base36(salt, 8)}", "run_id": run_id,
+    return {"event_id": f"ev-{base36(T0_MS + ms, 9)}{base36(salt, 8)}", "run_id": run_id,
             "at": T0 + timedelta(milliseconds=ms), "actor": ACTOR}
 
 
