@@ -2,16 +2,19 @@
 
 ===========  ===============================================================
 RUNR         a checkpoint whose run is in the ledger and records this change
-             (by sha, or by patch-id after a rebase or cherry-pick)
+             (by sha, by patch-id after a rebase or cherry-pick, or by tree or
+             combined patch-id for a squash: docs/rewrites.md)
 MANUAL       linked to an intervention the ledger records (by trailer or note)
 UNVERIFIED   trailers or a note claim a run, but the ledger does not back it
 GAP          no provenance at all
 ===========  ===============================================================
 
 Trailers and notes are claims; only the ledger verifies them, so a hand-typed
-``Runr-Run-Id`` is never counted as RUNR. The range is walked once; the notes tree
-is read once, each run's snapshot at most once, and a patch-id is computed only for
-a claimed commit its run does not know by sha. Cost: linear in the range.
+``Runr-Run-Id`` is never counted as RUNR. The range is walked once, by one streamed
+``git log``; the notes tree is read once, each run's snapshot and its sha/patch-id
+index at most once, and a pygit2 object or patch-id is looked up only for a claimed
+commit its run does not know by sha. Cost: linear in the range, memory flat
+(bench/README.md has the figures).
 """
 
 from __future__ import annotations
