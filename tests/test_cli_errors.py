@@ -462,7 +462,8 @@ def test_sha256_repository_gets_a_clear_error(tmp_path: Path) -> None:
 
 def test_audit_reports_even_when_spooled_records_cannot_be_applied(
         repo_with_commit: GitRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A damaged run.json blocks the flush of that run's hook records, not the audit."""
+    """A damaged run.json holds back that run's hook records (set aside with the reason,
+    never dropped), not the audit."""
     g = repo_with_commit
     g.runr("hooks", "install")
     run_id = start_run(g)
@@ -473,7 +474,11 @@ def test_audit_reports_even_when_spooled_records_cannot_be_applied(
     assert len(list(spool.glob("*.json"))) == 1
     proc = g.runr("audit", "--json", check=False)
     assert proc.returncode == 0, proc.stderr
-    assert "warning: hook records stay in the spool" in proc.stderr
+    assert "warning: 1 hook record(s) could not be applied" in proc.stderr
+    assert f"{run_dir(run_id)}/run.json fails validation" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert json.loads(proc.stdout)["summary"]["RUNR"] == 0
-    assert len(list(spool.glob("*.json"))) == 1  # kept, not lost
+    assert list(spool.glob("*.json")) == []
+    kept = [p.name for p in (spool / "rejected").glob("*.json")
+            if not p.name.endswith(".reason.json")]
+    assert len(kept) == 1  # set aside beside its reason, not lost
