@@ -112,7 +112,7 @@ def intervene(repo: RunrRepo, run_id: str, note: str, commands: list[str], *,
     if not note.strip():
         raise UsageError("--note must say what was done")
     snapshot = get(repo, run_id)
-    if not snapshot.is_active:
+    if not snapshot.is_open:
         raise InvalidStateError(f"run {run_id} is already {snapshot.state}; an intervention "
                                 "is recorded against an active run")
     target = repo.resolve_commit(sha) if sha is not None else None

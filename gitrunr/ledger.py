@@ -6,6 +6,10 @@ work tree and no branch operation can undo it. Its tree (``docs/storage.md``)::
     ledger.json                                   format marker (LedgerFormat)
     runs/<shard>/<run-id>/run.json                snapshot (RunSnapshot)
     runs/<shard>/<run-id>/events/<event-id>.json  one immutable file per event
+    runs/<shard>/<run-id>/artifacts/index.json    manifest (ArtifactIndex), derived
+    runs/<shard>/<run-id>/artifacts/<name>        a stored file, byte for byte
+    plans/<plan-ref>/plan.json                    what the ledger knows of a plan
+    plans/<plan-ref>/events/<event-id>.json       (PlanRecord, its events)
 
 ``<shard>`` is the first two hex digits of SHA-1(run id), so appending rewrites a
 handful of small trees whatever the number of runs. Event files are never changed
@@ -42,6 +46,8 @@ from gitrunr.errors import CorruptRecordError, GitError, RefRaceError, RunrError
 from gitrunr.ids import base36
 from gitrunr.models import (
     EVENT_ADAPTER,
+    PLAN_EVENT_ADAPTER,
+    ArtifactIndex,
     CheckpointRecorded,
     CommitNote,
     CommitRewritten,
@@ -50,6 +56,11 @@ from gitrunr.models import (
     InterventionRecorded,
     LedgerFormat,
     NoteLink,
+    PlanApproved,
+    PlanEvent,
+    PlanRecord,
+    PlanRunStarted,
+    RunAccepted,
     RunSnapshot,
 )
 from gitrunr.objects import (
@@ -65,6 +76,7 @@ from gitrunr.repo import RunrRepo
 from gitrunr.state import REJECTED, read_json, write_json_atomic
 
 _T = TypeVar("_T")
+_E = TypeVar("_E", Event, PlanEvent)
 
 LEDGER_REF = "refs/runr/ledger"
 #: A chain of commits whose extra parents are commits that were rewritten (amend,
@@ -84,6 +96,35 @@ def shard(run_id: str) -> str:
 def run_dir(run_id: str) -> str:
     """``runs/<shard>/<run-id>``: where a run's files live in the ledger tree."""
     return f"runs/{shard(run_id)}/{run_id}"
+
+
+def plan_dir(plan_ref: str) -> str:
+    """``plans/<initiative>/phase-<NN.D>/<NN>``: where a plan's records live."""
+    return f"plans/{plan_ref}"
+
+
+#: Any event the ledger stores: a run's or a plan's.
+AnyEvent = Event | PlanEvent
+_PLAN_EVENTS = (PlanApproved, PlanRunStarted, RunAccepted)
+
+
+def is_plan_event(event: AnyEvent) -> bool:
+    """True for an event of a plan's log (it has ``plan_ref``, not ``run_id``)."""
+    return isinstance(event, _PLAN_EVENTS)
+
+
+def run_files(git: pygit2.Repository, snapshot: RunSnapshot) -> dict[str, pygit2.Oid | None]:
+    """The derived files of a run directory, by path in the ledger tree: ``run.json``
+    and, when the run has artifacts, ``artifacts/index.json`` and each artifact's blob.
+    Written after every change to the run, and by a merge of two ledgers."""
+    base = run_dir(snapshot.run_id)
+    files: dict[str, pygit2.Oid | None] = {f"{base}/run.json": json_blob(git, snapshot)}
+    if snapshot.artifacts:
+        files[f"{base}/artifacts/index.json"] = json_blob(git, ArtifactIndex(
+            run_id=snapshot.run_id, artifacts=snapshot.artifacts))
+        for entry in snapshot.artifacts:
+            files[f"{base}/artifacts/{entry.name}"] = pygit2.Oid(hex=entry.blob)
+    return files
 
 
 def identity(repo: pygit2.Repository) -> tuple[str, str]:
@@ -131,6 +172,7 @@ class LedgerView:
     tip: pygit2.Oid | None
     _tree: pygit2.Tree | None = field(init=False, default=None)
     _runs: dict[str, RunSnapshot | None] = field(init=False, default_factory=dict)
+    _plans: dict[str, PlanRecord | None] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.tip is not None:
@@ -160,26 +202,68 @@ class LedgerView:
 
     def events(self, run_id: str) -> list[Event]:
         """All events of ``run_id`` in id order; CorruptRecordError names a bad file."""
-        base = f"{run_dir(run_id)}/events"
-        tree = tree_entry(self.repo, self._tree, base)
+        found = self._event_files(run_dir(run_id), lambda data: EVENT_ADAPTER.validate_json(data))
+        for where, event in found:
+            if event.run_id != run_id:
+                raise CorruptRecordError(f"{where} holds an event of {event.run_id}, not of "
+                                         f"{run_id}")
+        return [event for _, event in found]
+
+    def plan(self, plan_ref: str) -> PlanRecord | None:
+        """The ledger's record of ``plan_ref``, or None when it has none (a plan that was
+        never approved nor run). Raises :class:`CorruptRecordError` for a bad record."""
+        if plan_ref not in self._plans:
+            path = f"{plan_dir(plan_ref)}/plan.json"
+            obj = tree_entry(self.repo, self._tree, path)
+            self._plans[plan_ref] = None if obj is None else read_model(
+                self.repo, obj, PlanRecord, f"{LEDGER_REF}:{path}")
+        return self._plans[plan_ref]
+
+    def plan_events(self, plan_ref: str) -> list[PlanEvent]:
+        """All events of ``plan_ref`` in id order; CorruptRecordError names a bad file."""
+        found = self._event_files(plan_dir(plan_ref),
+                                  lambda data: PLAN_EVENT_ADAPTER.validate_json(data))
+        for where, event in found:
+            if event.plan_ref != plan_ref:
+                raise CorruptRecordError(f"{where} holds an event of {event.plan_ref}, not "
+                                         f"of {plan_ref}")
+        return [event for _, event in found]
+
+    def _event_files(self, base: str, parse: Callable[[bytes], _E]) -> list[tuple[str, _E]]:
+        """``(where, event)`` for each file of ``base/events``, in event-id order."""
+        tree = tree_entry(self.repo, self._tree, f"{base}/events")
         if not isinstance(tree, pygit2.Tree):
             return []
-        found: list[Event] = []
+        found: list[tuple[str, _E]] = []
         for entry in tree:
-            where = f"{LEDGER_REF}:{base}/{entry.name}"
+            where = f"{LEDGER_REF}:{base}/events/{entry.name}"
             blob = self.repo[entry.id]
             if not isinstance(blob, pygit2.Blob):
                 raise CorruptRecordError(f"{where} is not a file")
             try:
-                event = EVENT_ADAPTER.validate_json(blob.data)
+                event = parse(blob.data)
             except ValidationError as exc:
                 raise CorruptRecordError(f"{where} fails validation: {exc.errors()[0]['msg']}"
                                          ) from None
-            if f"{event.event_id}.json" != entry.name or event.run_id != run_id:
-                raise CorruptRecordError(f"{where} holds event {event.event_id} of "
-                                         f"{event.run_id}, not what its path says")
-            found.append(event)
-        return sorted(found, key=lambda e: e.event_id)
+            if f"{event.event_id}.json" != entry.name:
+                raise CorruptRecordError(f"{where} holds event {event.event_id}, not what "
+                                         "its path says")
+            found.append((where, event))
+        return sorted(found, key=lambda found: found[1].event_id)
+
+    def plan_refs(self) -> list[str]:
+        """Every plan the ledger has a record of, in ref order."""
+        refs: list[str] = []
+        plans = tree_entry(self.repo, self._tree, "plans")
+        if not isinstance(plans, pygit2.Tree):
+            return refs
+        for initiative in plans:
+            sub = self.repo[initiative.id]
+            for phase in sub if isinstance(sub, pygit2.Tree) else ():
+                leaf = self.repo[phase.id]
+                for number in leaf if isinstance(leaf, pygit2.Tree) else ():
+                    refs.append(f"{initiative.name}/{phase.name}/{number.name}")
+        return sorted(refs)
 
     def run_ids(self) -> list[str]:
         """Every run id in the ledger, newest first (ids sort by creation time)."""
@@ -212,24 +296,28 @@ def read(repo: RunrRepo) -> LedgerView:
 @dataclass
 class AppendResult:
     """What :func:`append` did: events applied, events skipped as already present or
-    changing nothing, events refused (with the error), and the new ledger commit."""
+    changing nothing, events refused (with the error), the new ledger commit, and the
+    records of the runs and plans it changed."""
 
-    applied: list[Event] = field(default_factory=list)
-    skipped: list[Event] = field(default_factory=list)
-    rejected: list[tuple[Event, RunrError]] = field(default_factory=list)
+    applied: list[AnyEvent] = field(default_factory=list)
+    skipped: list[AnyEvent] = field(default_factory=list)
+    rejected: list[tuple[AnyEvent, RunrError]] = field(default_factory=list)
     commit: pygit2.Oid | None = None
     snapshots: dict[str, RunSnapshot] = field(default_factory=dict)
+    plans: dict[str, PlanRecord] = field(default_factory=dict)
 
 
-def append(repo: RunrRepo, new_events: Sequence[Event], *, partial: bool = False,
+def append(repo: RunrRepo, new_events: Sequence[AnyEvent], *, partial: bool = False,
            message: str | None = None) -> AppendResult:
     """Append events to the ledger and update the notes of the commits they name.
 
-    Each event is checked against its run's state (:func:`gitrunr.events.check`). With
+    Each event is checked against its run's or plan's state
+    (:func:`gitrunr.events.check`, :func:`gitrunr.events.check_plan`). With
     ``partial`` false (commands), the first refused event raises and nothing is
-    written; with ``partial`` true (the spool), refused events are returned in
-    ``rejected`` and the rest are written. An event whose file already exists, or
-    that changes nothing, is skipped, which makes replaying the spool idempotent.
+    written, so the events of one call land together or not at all; with ``partial``
+    true (the spool), refused events are returned in ``rejected`` and the rest are
+    written. An event whose file already exists, or that changes nothing, is skipped,
+    which makes replaying the spool idempotent.
 
     Raises :class:`RunrError` subclasses: a refused event, :class:`CorruptRecordError`
     for an invalid stored document, :class:`GitError` when writing fails or the ref
@@ -259,7 +347,34 @@ def _retry_races(attempt_once: Callable[[], _T]) -> _T:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _append_once(repo: RunrRepo, new_events: Sequence[Event], *, partial: bool,
+@dataclass
+class _Log:
+    """How to append to one kind of event log (a run's or a plan's)."""
+
+    base: str
+    load: Callable[[], RunSnapshot | PlanRecord | None]
+    load_events: Callable[[], Sequence[AnyEvent]]
+    check: Callable[[object, object], None]
+    apply: Callable[[object, object], RunSnapshot | PlanRecord]
+    replay: Callable[[Iterable[object]], RunSnapshot | PlanRecord]
+    is_noop: Callable[[object, object], bool]
+
+
+def _log_of(view: LedgerView, event: AnyEvent) -> tuple[str, _Log]:
+    if isinstance(event, _PLAN_EVENTS):
+        ref = event.plan_ref
+        return f"plan:{ref}", _Log(
+            plan_dir(ref), lambda: view.plan(ref), lambda: view.plan_events(ref),
+            run_events.check_plan, run_events.apply_plan,  # type: ignore[arg-type]
+            run_events.replay_plan, run_events.is_plan_noop)  # type: ignore[arg-type]
+    run_id = event.run_id
+    return f"run:{run_id}", _Log(
+        run_dir(run_id), lambda: view.run(run_id), lambda: view.events(run_id),
+        run_events.check, run_events.apply, run_events.replay,  # type: ignore[arg-type]
+        run_events.is_noop)  # type: ignore[arg-type]
+
+
+def _append_once(repo: RunrRepo, new_events: Sequence[AnyEvent], *, partial: bool,
                  message: str | None) -> AppendResult:
     git = repo.git
     old_tip = ref_target(git, LEDGER_REF)
@@ -269,40 +384,40 @@ def _append_once(repo: RunrRepo, new_events: Sequence[Event], *, partial: bool,
     changes: dict[str, pygit2.Oid | None] = {}
     note_links: dict[str, list[NoteLink]] = {}
 
-    by_run: dict[str, list[Event]] = {}
+    logs: dict[str, tuple[_Log, list[AnyEvent]]] = {}
     for event in new_events:
-        by_run.setdefault(event.run_id, []).append(event)
-    for run_id, run_new in by_run.items():
-        base = run_dir(run_id)
+        key, log = _log_of(view, event)
+        logs.setdefault(key, (log, []))[1].append(event)
+    for log, log_new in logs.values():
         try:
-            snapshot = view.run(run_id)
-            events_tree = tree_entry(git, view.tree, f"{base}/events")
+            record = log.load()
+            events_tree = tree_entry(git, view.tree, f"{log.base}/events")
         except RunrError as exc:  # a damaged run: its records wait, the others go in
             if not partial:
                 raise
-            result.rejected.extend((event, exc) for event in run_new)
+            result.rejected.extend((event, exc) for event in log_new)
             continue
         present = {e.name for e in events_tree} if isinstance(events_tree, pygit2.Tree) else set()
-        accepted: list[Event] = []
-        for event in sorted(run_new, key=lambda e: e.event_id):
+        accepted: list[AnyEvent] = []
+        for event in sorted(log_new, key=lambda e: e.event_id):
             if f"{event.event_id}.json" in present or (
-                    snapshot is not None and run_events.is_noop(snapshot, event)):
+                    record is not None and log.is_noop(record, event)):
                 result.skipped.append(event)
-                if isinstance(event, CommitRewritten) and snapshot is not None:
+                if isinstance(event, CommitRewritten) and isinstance(record, RunSnapshot):
                     # Moved already (an amend inside a rebase), but git may have copied
                     # notes over ours since (notes.rewriteMode=overwrite): re-assert them.
-                    for sha, link in _note_links(event, snapshot):
+                    for sha, link in _note_links(event, record):
                         note_links.setdefault(sha, []).append(link)
                 continue
             try:
-                run_events.check(snapshot, event)
-                if snapshot is not None and event.event_id < snapshot.last_event_id:
+                log.check(record, event)
+                if record is not None and event.event_id < record.last_event_id:
                     # An older event arrived late (another clone, a slow writer): the
-                    # snapshot is the replay of the whole log, so replay it. An event
+                    # record is the replay of the whole log, so replay it. An event
                     # older than the run itself (a clock stepped back) fails here.
-                    snapshot = run_events.replay([*view.events(run_id), *accepted, event])
+                    record = log.replay([*log.load_events(), *accepted, event])
                 else:
-                    snapshot = run_events.apply(snapshot, event)
+                    record = log.apply(record, event)
             except RunrError as exc:
                 if not partial:
                     raise
@@ -310,13 +425,17 @@ def _append_once(repo: RunrRepo, new_events: Sequence[Event], *, partial: bool,
                 continue
             accepted.append(event)
             present.add(f"{event.event_id}.json")
-            changes[f"{base}/events/{event.event_id}.json"] = json_blob(git, event)
-            for sha, link in _note_links(event, snapshot):
-                note_links.setdefault(sha, []).append(link)
-        if accepted and snapshot is not None:
-            changes[f"{base}/run.json"] = json_blob(git, snapshot)
-            result.applied.extend(accepted)
-            result.snapshots[run_id] = snapshot
+            changes[f"{log.base}/events/{event.event_id}.json"] = json_blob(git, event)
+            if isinstance(record, RunSnapshot):
+                for sha, link in _note_links(event, record):  # type: ignore[arg-type]
+                    note_links.setdefault(sha, []).append(link)
+        if accepted and isinstance(record, RunSnapshot):
+            changes.update(run_files(git, record))
+            result.snapshots[record.run_id] = record
+        elif accepted and isinstance(record, PlanRecord):
+            changes[f"{log.base}/plan.json"] = json_blob(git, record)
+            result.plans[record.plan_ref] = record
+        result.applied.extend(accepted)
 
     if not result.applied and not note_links:
         return result
@@ -485,12 +604,15 @@ def rebuild_notes(repo: RunrRepo) -> RebuildResult:
     return _retry_races(once)
 
 
-def _commit_message(applied: Sequence[Event]) -> str:
+def _commit_message(applied: Sequence[AnyEvent]) -> str:
+    def owner(event: AnyEvent) -> str:
+        return event.plan_ref if isinstance(event, _PLAN_EVENTS) else event.run_id
+
     first = applied[0]
-    head = f"runr: {first.type} {first.run_id}"
+    head = f"runr: {first.type} {owner(first)}"
     if len(applied) > 1:
         head += f" (+{len(applied) - 1} more)"
-    body = "".join(f"{e.event_id} {e.type} {e.run_id}\n" for e in applied)
+    body = "".join(f"{e.event_id} {e.type} {owner(e)}\n" for e in applied)
     return f"{head}\n\n{body}"
 
 

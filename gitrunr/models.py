@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -35,12 +36,30 @@ InterventionId = Annotated[str, StringConstraints(pattern=r"^iv-[0-9a-z]{17}$")]
 Sha = Annotated[str, StringConstraints(pattern=r"^([0-9a-f]{40}|[0-9a-f]{64})$")]
 #: A single line of text: trailers and table cells must never receive a newline.
 Line = Annotated[str, StringConstraints(pattern=r"^[^\r\n]*$")]
+#: A plan's ref: ``initiative/phase-NN.D/NN`` (seed 000; docs/plans.md).
+PlanRef = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*/phase-[0-9]+(\.[0-9]+)?/[0-9]+$")]
+#: A SHA-256 digest in hex (plan content hashes, artifact contents).
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Outcome = Literal["passed", "failed", "aborted"]
-#: The states of a run (docs/storage.md): active, then finalized with its outcome.
-RunState = Literal["active", "finalized/passed", "finalized/failed", "finalized/aborted"]
+#: The states of a run (docs/runs.md): active, verifying, finalized, each finer after a
+#: slash (seed 000: ``verifying/testing``, ``verifying/passed``, ``finalized/failed``).
+RunState = Literal["active", "verifying/testing", "verifying/passed", "verifying/failed",
+                   "finalized/passed", "finalized/failed", "finalized/aborted"]
+#: The states a transition (not a finish) may move a run to.
+OpenState = Literal["active", "verifying/testing", "verifying/passed", "verifying/failed"]
 #: The state a run's outcome finalizes it in.
 FINAL_STATE: dict[str, RunState] = {"passed": "finalized/passed", "failed": "finalized/failed",
                                     "aborted": "finalized/aborted"}
+#: The run state machine (docs/runs.md): from each open state, the open states a
+#: transition may reach. Every open state may also finish into any ``finalized/*``; a
+#: finalized run is terminal.
+RUN_TRANSITIONS: dict[str, tuple[OpenState, ...]] = {
+    "active": ("verifying/testing", "verifying/passed", "verifying/failed"),
+    "verifying/testing": ("verifying/passed", "verifying/failed", "active"),
+    "verifying/passed": ("verifying/testing", "active"),
+    "verifying/failed": ("verifying/testing", "active"),
+}
 
 
 def utcnow() -> datetime:
@@ -91,7 +110,9 @@ class RunStarted(_Event):
     #: HEAD when the run started; None in a repository with no commits yet.
     base_sha: Sha | None = None
     branch: Line | None = None
-    plan_ref: Line | None = None
+    plan_ref: PlanRef | None = None
+    #: The plan file's content hash when the run started (docs/plans.md).
+    plan_hash: Sha256 | None = None
 
 
 class CheckpointRecorded(_Event):
@@ -154,11 +175,54 @@ class RunFinished(_Event):
 
     type: Literal["run_finished"] = "run_finished"
     outcome: Outcome
+    reason: str | None = None
+
+
+class RunTransitioned(_Event):
+    """The run moved between open states (docs/runs.md), e.g. active to
+    ``verifying/testing``. ``from_state`` is the state the writer saw."""
+
+    type: Literal["run_transitioned"] = "run_transitioned"
+    from_state: OpenState
+    to_state: OpenState
+    reason: str | None = None
+
+
+class StepReached(_Event):
+    """The run reached a step (seed 001: ``current_step``, and ``step_timestamps``
+    recorded the first time a step is reached)."""
+
+    type: Literal["step_reached"] = "step_reached"
+    step: Annotated[str, StringConstraints(pattern=r"^[^\r\n]{1,100}$")]
+
+
+#: An artifact's file name: no directories, no leading dot, not the manifest's name.
+def _not_manifest(name: str) -> str:
+    if name == "index.json":
+        raise ValueError("index.json is the manifest's name; give the file another name")
+    return name
+
+
+ArtifactName = Annotated[str, StringConstraints(
+    pattern=r"^[A-Za-z0-9_][A-Za-z0-9._+@=-]{0,199}$"), AfterValidator(_not_manifest)]
+
+
+class ArtifactAdded(_Event):
+    """A file stored with the run (seed 001: ``artifacts/`` and its manifest)."""
+
+    type: Literal["artifact_added"] = "artifact_added"
+    name: ArtifactName
+    #: Size in bytes.
+    size: int = Field(ge=0)
+    sha256: Sha256
+    #: The git blob holding the bytes, at ``runs/<shard>/<run-id>/artifacts/<name>``.
+    blob: Sha
+    media_type: str
 
 
 Event = Annotated[
     RunStarted | CheckpointRecorded | InterventionRecorded | InterventionLinked
-    | CommitRewritten | RunFinished,
+    | CommitRewritten | RunFinished | RunTransitioned | StepReached | ArtifactAdded,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -191,17 +255,50 @@ class InterventionRecord(_Doc):
     previous_shas: list[Sha] = []
 
 
+class Transition(_Doc):
+    """One state change of a run: who, when, from what, to what, and why."""
+
+    event_id: EventId
+    at: AwareDatetime
+    actor: str
+    #: None for the run's start.
+    from_state: RunState | None
+    to_state: RunState
+    reason: str | None = None
+
+
+class ArtifactEntry(_Doc):
+    """One file of a run's artifact manifest (``artifacts/index.json``)."""
+
+    name: ArtifactName
+    size: int = Field(ge=0)
+    sha256: Sha256
+    blob: Sha
+    media_type: str
+    added_at: AwareDatetime
+    actor: str
+
+
+class ArtifactIndex(Document):
+    """``runs/<shard>/<run-id>/artifacts/index.json``: the manifest of a run's files,
+    derived from its ``artifact_added`` events, in name order."""
+
+    run_id: RunId
+    artifacts: list[ArtifactEntry]
+
+
 class RunSnapshot(Document):
     """``run.json``: the state of a run, rebuilt from its events (seed 004: event log +
     snapshot). It must always equal the replay of the run's events."""
 
     run_id: RunId
-    #: ``active`` or ``finalized/<outcome>``: a state the documented machine does not
+    #: One of the states of docs/runs.md: a state the documented machine does not
     #: have fails validation, so a damaged run.json is never trusted.
     state: RunState
     outcome: Outcome | None = None
     tier: str | None = None
-    plan_ref: str | None = None
+    plan_ref: PlanRef | None = None
+    plan_hash: Sha256 | None = None
     base_sha: Sha | None = None
     branch: str | None = None
     actor: str
@@ -210,12 +307,19 @@ class RunSnapshot(Document):
     finished_at: AwareDatetime | None = None
     checkpoints: list[CheckpointRecord] = []
     interventions: list[InterventionRecord] = []
+    #: The step reached last, and when each step was first reached (seed 001).
+    current_step: str | None = None
+    step_timestamps: dict[str, AwareDatetime] = {}
+    #: Every state change, oldest first, starting with the start (None to active).
+    transitions: list[Transition] = []
+    artifacts: list[ArtifactEntry] = []
     event_count: int
     last_event_id: EventId
 
     @property
-    def is_active(self) -> bool:
-        return self.state == "active"
+    def is_open(self) -> bool:
+        """True until the run is finalized: it still takes checkpoints and work."""
+        return not self.state.startswith("finalized/")
 
 
 class LedgerFormat(Document):
@@ -225,6 +329,77 @@ class LedgerFormat(Document):
     #: How run directories are sharded: ``sha1-2`` = the first two hex digits of the
     #: SHA-1 of the run id.
     shard: Literal["sha1-2"] = "sha1-2"
+
+
+# --------------------------------------------------------------------------- plans
+
+
+class _PlanEvent(Document):
+    event_id: EventId
+    plan_ref: PlanRef
+    at: AwareDatetime
+    actor: str
+
+
+class PlanApproved(_PlanEvent):
+    """A plan was approved as it stood: its content hash (docs/plans.md) is recorded,
+    so a later edit shows as "changed since approval"."""
+
+    type: Literal["plan_approved"] = "plan_approved"
+    content_hash: Sha256
+    #: The plan file, relative to the work tree.
+    path: str
+    reason: str | None = None
+
+
+class PlanRunStarted(_PlanEvent):
+    """A run of the plan started (written with the run's ``run_started``)."""
+
+    type: Literal["plan_run_started"] = "plan_run_started"
+    run_id: RunId
+
+
+class RunAccepted(_PlanEvent):
+    """A run of the plan was accepted: it is the one ``NN-SUMMARY.md`` describes
+    (seed 000: "SUMMARY.md corresponds to the accepted run")."""
+
+    type: Literal["run_accepted"] = "run_accepted"
+    run_id: RunId
+    reason: str | None = None
+
+
+PlanEvent = Annotated[PlanApproved | PlanRunStarted | RunAccepted, Field(discriminator="type")]
+PLAN_EVENT_ADAPTER: TypeAdapter[PlanEvent] = TypeAdapter(PlanEvent)
+
+
+class Approval(_Doc):
+    event_id: EventId
+    content_hash: Sha256
+    at: AwareDatetime
+    actor: str
+    reason: str | None = None
+
+
+class PlanRecord(Document):
+    """``plans/<initiative>/<phase>/<NN>/plan.json``: what the ledger knows of a plan,
+    rebuilt from its events. The plan's intent stays in its file in the work tree."""
+
+    plan_ref: PlanRef
+    #: Approvals, oldest first; the last one is the one that counts.
+    approvals: list[Approval] = []
+    #: Its runs, oldest first (run ids sort by start time).
+    runs: list[RunId] = []
+    accepted_run_id: RunId | None = None
+    accepted_at: AwareDatetime | None = None
+    accepted_by: str | None = None
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    event_count: int
+    last_event_id: EventId
+
+    @property
+    def approval(self) -> Approval | None:
+        return self.approvals[-1] if self.approvals else None
 
 
 # --------------------------------------------------------------------------- notes
@@ -274,10 +449,16 @@ class WorkflowConfig(_Doc):
     mode: Literal["flow", "ledger"] = "flow"
 
 
+class PlansConfig(_Doc):
+    #: Where plan files live, relative to the top of the work tree (docs/plans.md).
+    root: Annotated[str, StringConstraints(pattern=r"^[^/\r\n][^\r\n]*$")] = "specs"
+
+
 class RunrConfig(Document):
     """``.runr/runr.toml``: the team's shared settings, committed with the code."""
 
     workflow: WorkflowConfig = WorkflowConfig()
+    plans: PlansConfig = PlansConfig()
 
 
 # --------------------------------------------------------------------------- output
@@ -343,10 +524,17 @@ class AuditReport(Document):
 
 
 class RunListItem(_Doc):
+    """A run in one line: ``runs``, ``status`` and ``show`` list these."""
+
     run_id: RunId
-    state: str
+    state: RunState
     outcome: Outcome | None
     tier: str | None
+    #: The plan the run executes; None for an ad hoc run.
+    plan_ref: PlanRef | None = None
+    current_step: str | None = None
+    #: True for the accepted run of its plan (the one its SUMMARY.md describes).
+    accepted: bool = False
     created_at: AwareDatetime
     finished_at: AwareDatetime | None
     checkpoints: int
@@ -354,7 +542,9 @@ class RunListItem(_Doc):
 
 
 class RunList(Document):
-    """``git runr run list --json``: runs newest first."""
+    """``git runr runs --json`` (and ``run list``): runs newest first."""
 
+    #: The plan whose runs these are; None when listing every run.
+    plan_ref: PlanRef | None = None
     total: int
     runs: list[RunListItem]

@@ -27,7 +27,7 @@ from gitrunr import events as run_events
 from gitrunr import ledger, notes
 from gitrunr.errors import GitError, NotFoundError, RefRaceError, UsageError
 from gitrunr.git import first_line, run_git
-from gitrunr.models import EVENT_ADAPTER, Event
+from gitrunr.models import EVENT_ADAPTER, PLAN_EVENT_ADAPTER
 from gitrunr.objects import cas_update_refs, json_blob, ref_target, signature, update_tree
 from gitrunr.repo import RunrRepo
 
@@ -144,20 +144,27 @@ def merge_ledgers(git: pygit2.Repository, ours: pygit2.Oid | None,
 
     outcome = MergeOutcome(tree=None)
     changes: dict[str, pygit2.Oid | None] = {}
-    ours_runs = git[our_tree["runs"].id] if "runs" in our_tree else None
-    theirs_runs = git[their_tree["runs"].id] if "runs" in their_tree else None
-    _union(git, "runs", ours_runs if isinstance(ours_runs, pygit2.Tree) else None,
-           theirs_runs if isinstance(theirs_runs, pygit2.Tree) else None, 2, outcome, changes)
+    for top, depth in _LOGS.items():
+        mine = git[our_tree[top].id] if top in our_tree else None
+        other = git[their_tree[top].id] if top in their_tree else None
+        _union(git, top, mine if isinstance(mine, pygit2.Tree) else None,
+               other if isinstance(other, pygit2.Tree) else None, depth, outcome, changes)
     outcome.tree = update_tree(git, our_tree, changes) if changes else our_tree.id
     return outcome
+
+
+#: The directories of the ledger that hold event logs, and how deep the logs sit:
+#: ``runs/<shard>/<run-id>``, ``plans/<initiative>/<phase>/<NN>``.
+_LOGS = {"runs": 2, "plans": 3}
 
 
 def _union(git: pygit2.Repository, path: str, ours: pygit2.Tree | None,
            theirs: pygit2.Tree | None, depth: int, outcome: MergeOutcome,
            changes: dict[str, pygit2.Oid | None]) -> None:
-    """Merge directory ``path`` into ``changes``: its entries are shards (``depth`` 2)
-    or run directories (``depth`` 1). Equal subtrees are skipped, one-sided ones
-    grafted whole, and a run on both sides merged event by event."""
+    """Merge directory ``path`` into ``changes``: its entries are directories
+    (``depth`` above 1) or event logs (``depth`` 1: a run or a plan). Equal subtrees are
+    skipped, one-sided ones grafted whole, and a log on both sides merged event by
+    event."""
     mine, other = _entries(git, ours), _entries(git, theirs)
     for name in sorted(set(mine) | set(other)):
         a, b = mine.get(name), other.get(name)
@@ -170,7 +177,7 @@ def _union(git: pygit2.Repository, path: str, ours: pygit2.Tree | None,
             outcome.fetched += _count_events(git, b.id, depth)
             changes[sub] = b.id
         elif depth == 1:
-            changes.update(_merge_run(git, sub, name, a.id, b.id, outcome))
+            changes.update(_merge_log(git, sub, a.id, b.id, outcome))
         else:
             tree_a, tree_b = git[a.id], git[b.id]
             if not isinstance(tree_a, pygit2.Tree) or not isinstance(tree_b, pygit2.Tree):
@@ -178,14 +185,16 @@ def _union(git: pygit2.Repository, path: str, ours: pygit2.Tree | None,
             _union(git, sub, tree_a, tree_b, depth - 1, outcome, changes)
 
 
-def _merge_run(git: pygit2.Repository, base: str, run_id: str, ours: pygit2.Oid,
-               theirs: pygit2.Oid, outcome: MergeOutcome) -> dict[str, pygit2.Oid | None]:
-    """Changes that give run directory ``ours`` the events of ``theirs`` too."""
-    def events_of(run_tree_id: pygit2.Oid) -> dict[str, pygit2.Oid]:
-        run_tree = git[run_tree_id]
-        if not isinstance(run_tree, pygit2.Tree) or "events" not in run_tree:
+def _merge_log(git: pygit2.Repository, base: str, ours: pygit2.Oid, theirs: pygit2.Oid,
+               outcome: MergeOutcome) -> dict[str, pygit2.Oid | None]:
+    """Changes that give the log directory ``ours`` (a run's or a plan's) the events of
+    ``theirs`` too, with its derived files (``run.json`` and the artifact manifest, or
+    ``plan.json``) replayed from the union."""
+    def events_of(log_tree_id: pygit2.Oid) -> dict[str, pygit2.Oid]:
+        log_tree = git[log_tree_id]
+        if not isinstance(log_tree, pygit2.Tree) or "events" not in log_tree:
             return {}
-        sub = git[run_tree["events"].id]
+        sub = git[log_tree["events"].id]
         return {e.name: e.id for e in sub if e.name} if isinstance(sub, pygit2.Tree) else {}
 
     mine, other = events_of(ours), events_of(theirs)
@@ -200,21 +209,26 @@ def _merge_run(git: pygit2.Repository, base: str, run_id: str, ours: pygit2.Oid,
         elif mine[name] != other[name]:
             outcome.conflicts.append(f"{base}/events/{name}")
     outcome.pushed += only_ours
-    if changes:
-        union = {**other, **mine}
-        parsed: list[Event] = []
-        for name, oid in sorted(union.items()):
-            blob = git[oid]
-            where = f"{ledger.LEDGER_REF}:{base}/events/{name}"
-            if not isinstance(blob, pygit2.Blob):
-                raise GitError(f"{where} is not a file")
-            parsed.append(EVENT_ADAPTER.validate_json(blob.data))
-        snapshot = run_events.replay(parsed)
-        if snapshot.run_id != run_id:
+    if not changes:
+        return changes
+    blobs: list[bytes] = []
+    for name, oid in sorted({**other, **mine}.items()):
+        blob = git[oid]
+        if not isinstance(blob, pygit2.Blob):
+            raise GitError(f"{ledger.LEDGER_REF}:{base}/events/{name} is not a file")
+        blobs.append(blob.data)
+    if base.startswith("plans/"):
+        record = run_events.replay_plan(PLAN_EVENT_ADAPTER.validate_json(b) for b in blobs)
+        if ledger.plan_dir(record.plan_ref) != base:
+            raise GitError(f"{base} holds events of {record.plan_ref}")
+        changes[f"{base}/plan.json"] = json_blob(git, record)
+    else:
+        snapshot = run_events.replay(EVENT_ADAPTER.validate_json(b) for b in blobs)
+        if ledger.run_dir(snapshot.run_id) != base:
             raise GitError(f"{base} holds events of {snapshot.run_id}")
-        changes[f"{base}/run.json"] = json_blob(git, snapshot)
-        if only_ours:
-            outcome.merged_runs += 1  # new events on both sides, not a fast-forward
+        changes.update(ledger.run_files(git, snapshot))
+    if only_ours:
+        outcome.merged_runs += 1  # new events on both sides, not a fast-forward
     return changes
 
 

@@ -670,3 +670,64 @@ def test_merge_ledgers_is_commutative_and_idempotent(repo_with_commit: GitRepo,
         assert merge_ledgers(git, other, m).tree == ab.tree
         again = merge_ledgers(git, m, other)
         assert (again.fetched, again.merged_runs) == (0, 0)
+
+
+# --------------------------------------------------------------------------- plans, artifacts
+
+PLAN = "specs/feature-01/phase-01.1/01-PLAN.md"
+PLAN_TEXT = "---\nstatus: drafted\n---\n# Shared plan\n\n## Tasks\n- one\n"
+
+
+def ledger_files(g: GitRepo, prefix: str) -> dict[str, str]:
+    """Path -> blob id of every file of the ledger under ``prefix``."""
+    out = g.git("ls-tree", "-r", LEDGER_REF, "--", prefix).stdout
+    return {line.split("\t")[1]: line.split()[2] for line in out.splitlines()}
+
+
+def test_plans_and_artifacts_from_two_clones_merge_by_union(tmp_path: Path) -> None:
+    """Plan logs merge like run logs (union of events, plan.json replayed), and a run
+    given artifacts on both sides ends with both files and one manifest listing both."""
+    from gitrunr.events import replay_plan
+
+    remote = seeded_remote(tmp_path)
+    a = clone(remote, tmp_path / "a")
+    a.commit("add a plan", {PLAN: PLAN_TEXT})
+    a.git("push", "-q", "origin", "main")
+    b = clone(remote, tmp_path / "b")
+    a.runr("plan", "approve", "01", "--reason", "A read it")
+    run_id = a.runr("run", "start", "01").stdout.strip()
+    sync(a)
+    sync(b)
+    # Both sides now add to the same run and the same plan's log.
+    (tmp_path / "a.bin").write_bytes(bytes(range(256)))
+    (tmp_path / "b.txt").write_text("from B\n")
+    a.runr("artifact", "add", run_id, str(tmp_path / "a.bin"))
+    b.runr("artifact", "add", run_id, str(tmp_path / "b.txt"))
+    b.runr("run", "step", run_id, "review")
+    b.commit("edit the plan", {PLAN: PLAN_TEXT + "- two\n"})
+    b.runr("plan", "approve", "01", "--reason", "B re-approved the edit")
+    sync(a)
+    out = sync(b)
+    assert out["merged_runs"] == 1  # the run got events on both sides
+    sync(a)
+    assert tip(a, LEDGER_REF) == tip(b, LEDGER_REF)
+    for g in (a, b):
+        assert_snapshots_are_replays(g)
+        view = read(open_repo(g.path))
+        record = view.plan("feature-01/phase-01.1/01")
+        assert record is not None
+        assert record.model_dump() == replay_plan(
+            view.plan_events("feature-01/phase-01.1/01")).model_dump()
+        assert [x.reason for x in record.approvals] == ["A read it", "B re-approved the edit"]
+        assert record.runs == [run_id]
+        files = ledger_files(g, "runs/")
+        names = sorted(p.rsplit("/", 1)[1] for p in files if "/artifacts/" in p)
+        assert names == ["a.bin", "b.txt", "index.json"]
+        index = json.loads(g.git("show", f"{LEDGER_REF}:" + next(
+            p for p in files if p.endswith("artifacts/index.json"))).stdout)
+        assert [x["name"] for x in index["artifacts"]] == ["a.bin", "b.txt"]
+        got = subprocess.run(["git", "runr", "artifact", "get", run_id, "a.bin"], cwd=g.path,
+                             capture_output=True, check=True).stdout
+        assert got == bytes(range(256))
+        shown = json.loads(g.runr("show", run_id, "--json").stdout)["run"]
+        assert shown["current_step"] == "review"
