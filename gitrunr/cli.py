@@ -62,6 +62,40 @@ def _emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
+def _output_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--json`` and ``--format text|json|toon`` (docs/json.md: JSON is the canonical
+    form; TOON is the same data, encoded by the toon-format library)."""
+    f = click.option("--format", "fmt", type=click.Choice(["text", "json", "toon"]),
+                     help="Output format (default text; json is canonical, schema in "
+                          "docs/json.md; toon is the same data as TOON).")(f)
+    return click.option("--json", "as_json", is_flag=True, help="Same as --format json.")(f)
+
+
+def _format(as_json: bool, fmt: str | None) -> str:
+    if as_json and fmt not in (None, "json"):
+        raise UsageError(f"--json and --format {fmt} disagree: give one of them")
+    return "json" if as_json else fmt or "text"
+
+
+def _emit_doc(doc: Any, fmt: str) -> None:
+    """Print a pydantic document as JSON or TOON (``fmt`` is not text)."""
+    data = doc.model_dump(mode="json", by_alias=True)
+    if fmt == "toon":
+        from toon_format import encode
+
+        click.echo(encode(data))
+    else:
+        _emit_json(data)
+
+
+def _print_lines(lines: Any) -> None:
+    from gitrunr import render
+
+    out = render.console()
+    for line in lines:
+        out.print(line)
+
+
 def _open(ctx: click.Context, *, flush: bool = True) -> RunrRepo:
     """Open the repository of ``-C``/the current directory; move hook records in first.
 
@@ -95,9 +129,11 @@ def cli(directory: Path | None, debug: bool) -> None:
     \b
     A new repository:
       git runr init                      config, hooks, notes settings
-      RUN=$(git runr run start)          commits here are now RUN's checkpoints
+      git runr status; git runr ready    plans (specs/…/NN-PLAN.md) and what can start
+      RUN=$(git runr run start 03)       a run of plan 03: commits here are its checkpoints
       git runr intervene $RUN --note "fixed the build by hand" --cmd "make test"
-      git runr run finish --outcome passed
+      git runr run transition $RUN verifying/passed
+      git runr run accept $RUN           writes the plan's NN-SUMMARY.md from this run
       git runr audit main~50..main       RUNR / MANUAL / UNVERIFIED / GAP per commit
 
     Exit codes are listed in docs/cli.md; every command takes -h.
@@ -234,27 +270,35 @@ def hooks_status(ctx: click.Context, as_json: bool) -> None:
 
 @cli.group(cls=RunrGroup, context_settings=CONTEXT)
 def run() -> None:
-    """Start, finish, list and show runs."""
+    """Runs: start, transition, step, finish, accept, list, show."""
 
 
 @run.command("start")
+@click.argument("plan_ref", required=False)
 @click.option("--tier", help="A tier label stamped on every checkpoint (Runr-Tier).")
-@click.option("--json", "as_json", is_flag=True, help="Print the new run as JSON.")
+@_output_options
 @click.pass_context
-def run_start(ctx: click.Context, tier: str | None, as_json: bool) -> None:
-    """Start a run and make it this worktree's active run; print its id.
+def run_start(ctx: click.Context, plan_ref: str | None, tier: str | None, as_json: bool,
+              fmt: str | None) -> None:
+    """Start a run of PLAN_REF (or an ad hoc run) and make it this worktree's active run;
+    print its id.
 
-    Until `git runr run finish`, every commit made in this worktree is stamped with
-    Runr-Run-Id and Runr-Checkpoint trailers and recorded as the run's checkpoint.
+    PLAN_REF is a plan's ref or any unambiguous suffix (03, phase-01.2/03). Only an
+    approved or ready plan whose dependencies are done can start; a plan may have
+    many runs. Until the run is finished, every commit made in this worktree is
+    stamped with Runr-Run-Id and Runr-Checkpoint trailers and recorded as its
+    checkpoint.
     """
     from gitrunr import runs
 
-    snapshot = runs.start(_open(ctx), tier=tier)
-    if as_json:
-        click.echo(snapshot.model_dump_json(indent=2))
+    fmt = _format(as_json, fmt)
+    snapshot = runs.start(_open(ctx), tier=tier, plan=plan_ref)
+    if fmt != "text":
+        _emit_doc(snapshot, fmt)
         return
     click.echo(snapshot.run_id)
-    click.echo(f"run {snapshot.run_id} is active in this worktree; commits here are its "
+    of = f" of {snapshot.plan_ref}" if snapshot.plan_ref else ""
+    click.echo(f"run {snapshot.run_id}{of} is active in this worktree; commits here are its "
                "checkpoints", err=True)
 
 
@@ -262,15 +306,19 @@ def run_start(ctx: click.Context, tier: str | None, as_json: bool) -> None:
 @click.argument("run_id", required=False)
 @click.option("--outcome", type=click.Choice(["passed", "failed", "aborted"]), required=True,
               help="How the run ended.")
-@click.option("--json", "as_json", is_flag=True, help="Print the finished run as JSON.")
+@click.option("--reason", help="Why, in a line (kept with the state change).")
+@_output_options
 @click.pass_context
-def run_finish(ctx: click.Context, run_id: str | None, outcome: str, as_json: bool) -> None:
-    """Finish RUN_ID (default: this worktree's active run) with an outcome."""
+def run_finish(ctx: click.Context, run_id: str | None, outcome: str, reason: str | None,
+               as_json: bool, fmt: str | None) -> None:
+    """Finish RUN_ID (default: this worktree's active run) with an outcome: its state
+    becomes finalized/OUTCOME, from active or verifying."""
     from gitrunr import runs
 
-    snapshot = runs.finish(_open(ctx), run_id, outcome)  # type: ignore[arg-type]
-    if as_json:
-        click.echo(snapshot.model_dump_json(indent=2))
+    fmt = _format(as_json, fmt)
+    snapshot = runs.finish(_open(ctx), run_id, outcome, reason=reason)  # type: ignore[arg-type]
+    if fmt != "text":
+        _emit_doc(snapshot, fmt)
         return
     click.echo(f"run {snapshot.run_id} is {snapshot.state} "
                f"({len(snapshot.checkpoints)} checkpoints, "
@@ -279,21 +327,11 @@ def run_finish(ctx: click.Context, run_id: str | None, outcome: str, as_json: bo
 
 @run.command("list")
 @click.option("--limit", type=click.IntRange(min=1), help="Show at most this many runs.")
-@click.option("--json", "as_json", is_flag=True,
-              help='Print {"total": N, "runs": [...]}, newest first.')
+@_output_options
 @click.pass_context
-def run_list(ctx: click.Context, limit: int | None, as_json: bool) -> None:
-    """List runs, newest first."""
-    from gitrunr import render, runs
-
-    result = runs.list_runs(_open(ctx), limit=limit)
-    if as_json:
-        click.echo(result.model_dump_json(indent=2))
-        return
-    if not result.runs:
-        click.echo("no runs yet: `git runr run start` begins one")
-        return
-    render.console().print(render.run_table(result))
+def run_list(ctx: click.Context, limit: int | None, as_json: bool, fmt: str | None) -> None:
+    """List every run, newest first (the same as `git runr runs`)."""
+    ctx.invoke(runs, plan_ref=None, limit=limit, as_json=as_json, fmt=fmt)
 
 
 @run.command("show")
@@ -311,6 +349,267 @@ def run_show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     out = render.console()
     for line in render.run_details(snapshot):
         out.print(line)
+
+
+@run.command("transition")
+@click.argument("run_id", metavar="RUN")
+@click.argument("state")
+@click.option("--reason", help="Why, in a line (kept with the state change).")
+@_output_options
+@click.pass_context
+def run_transition(ctx: click.Context, run_id: str, state: str, reason: str | None,
+                   as_json: bool, fmt: str | None) -> None:
+    """Move RUN to STATE, recording who, when and why (docs/runs.md).
+
+    \b
+    active             working: commits are checkpoints
+    verifying/testing  being verified
+    verifying/passed   verified (can be accepted)
+    verifying/failed   verification failed (go back to active, or finish)
+    finalized/OUTCOME  the same as `git runr run finish RUN --outcome OUTCOME`
+    """
+    from gitrunr import runs
+
+    fmt = _format(as_json, fmt)
+    snapshot = runs.transition(_open(ctx), run_id, state, reason=reason)
+    if fmt != "text":
+        _emit_doc(snapshot, fmt)
+        return
+    click.echo(f"run {snapshot.run_id} is {snapshot.state}")
+
+
+@run.command("step")
+@click.argument("run_id", metavar="RUN")
+@click.argument("step")
+@_output_options
+@click.pass_context
+def run_step(ctx: click.Context, run_id: str, step: str, as_json: bool,
+             fmt: str | None) -> None:
+    """Set RUN's current step to STEP; the first time a step is reached is kept
+    (step_timestamps), a later return to it does not change that time."""
+    from gitrunr import runs
+
+    fmt = _format(as_json, fmt)
+    snapshot = runs.step(_open(ctx), run_id, step)
+    if fmt != "text":
+        _emit_doc(snapshot, fmt)
+        return
+    first = snapshot.step_timestamps[step].isoformat(timespec="seconds")
+    click.echo(f"run {snapshot.run_id} is at step {step} (first reached {first})")
+
+
+@run.command("accept")
+@click.argument("run_id", metavar="RUN")
+@click.option("--reason", help="Why this run, in a line.")
+@_output_options
+@click.pass_context
+def run_accept(ctx: click.Context, run_id: str, reason: str | None, as_json: bool,
+               fmt: str | None) -> None:
+    """Accept RUN as its plan's run and write NN-SUMMARY.md beside the plan.
+
+    RUN must have passed (verifying/passed, which this finalizes, or
+    finalized/passed). Accepting another run of the plan later rewrites the summary
+    from that run: SUMMARY.md always describes the accepted run.
+    """
+    from gitrunr import runs, views
+
+    fmt = _format(as_json, fmt)
+    repo = _open(ctx)
+    snapshot, record, path = runs.accept(repo, run_id, reason=reason)
+    rel = path.relative_to(repo.require_worktree()).as_posix()
+    if fmt != "text":
+        _emit_doc(views.Accepted(run=snapshot, plan=record, summary_path=rel), fmt)
+        return
+    click.echo(f"run {snapshot.run_id} is the accepted run of {record.plan_ref}; wrote {rel}")
+
+
+@cli.group(cls=RunrGroup, context_settings=CONTEXT)
+def plan() -> None:
+    """Planning commands that write: approve a plan."""
+
+
+@plan.command("approve")
+@click.argument("plan_ref")
+@click.option("--reason", help="Why, in a line.")
+@_output_options
+@click.pass_context
+def plan_approve(ctx: click.Context, plan_ref: str, reason: str | None, as_json: bool,
+                 fmt: str | None) -> None:
+    """Approve PLAN_REF as it stands: its content hash goes in the ledger.
+
+    A drafted plan then counts as approved, and an edit after this shows as
+    "changed since approval" until it is approved again. The file is not changed.
+    """
+    from gitrunr import planning
+
+    fmt = _format(as_json, fmt)
+    found, record, written = planning.approve(_open(ctx), plan_ref, reason=reason)
+    if fmt != "text":
+        _emit_doc(record, fmt)
+        return
+    what = "approved" if written else "already approved as it stands"
+    click.echo(f"{found.ref} {what} (content {found.content_hash[:12]})")
+
+
+# --------------------------------------------------------------------------- plans & runs
+
+
+@cli.command()
+@_output_options
+@click.pass_context
+def status(ctx: click.Context, as_json: bool, fmt: str | None) -> None:
+    """Where things stand: every plan by initiative and phase, its planning status
+    (drafted, approved, ready) and its latest run, or — when it has none."""
+    from gitrunr import render, views
+
+    fmt = _format(as_json, fmt)
+    report = views.status(_open(ctx))
+    for problem in report.problems:
+        click.echo(f"warning: {problem}", err=True)
+    if fmt != "text":
+        _emit_doc(report, fmt)
+        return
+    _print_lines(render.status_lines(report))
+
+
+@cli.command()
+@_output_options
+@click.pass_context
+def ready(ctx: click.Context, as_json: bool, fmt: str | None) -> None:
+    """What can start now: approved or ready plans, not done, not running, whose
+    dependencies are done. The entry point for an agent; needs no run."""
+    from gitrunr import render, views
+
+    fmt = _format(as_json, fmt)
+    report = views.ready(_open(ctx))
+    if fmt != "text":
+        _emit_doc(report, fmt)
+        return
+    _print_lines(render.ready_lines(report))
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--run", "run_id", metavar="RUN", help="For a plan: show this run of it "
+              "instead of the latest.")
+@_output_options
+@click.pass_context
+def show(ctx: click.Context, ref: str, run_id: str | None, as_json: bool,
+         fmt: str | None) -> None:
+    """Show a plan or a run.
+
+    \b
+    A plan with no run:  the plan, its tasks and criteria, "no runs yet"
+    A plan with runs:    that, its runs, and the latest (or --run) in full
+    A run id:            the execution only: states, steps, checkpoints,
+                         interventions, artifacts
+    """
+    from gitrunr import render, views
+
+    fmt = _format(as_json, fmt)
+    view = views.show(_open(ctx), ref, run_id=run_id)
+    if fmt != "text":
+        _emit_doc(view, fmt)
+        return
+    _print_lines(render.plan_lines(view) if isinstance(view, views.PlanView)
+                 else render.run_view_lines(view))
+
+
+@cli.command()
+@click.argument("plan_ref", required=False)
+@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many runs.")
+@_output_options
+@click.pass_context
+def runs(ctx: click.Context, plan_ref: str | None, limit: int | None, as_json: bool,
+         fmt: str | None) -> None:
+    """The runs of PLAN_REF, newest first (all runs without it; ad hoc runs say so).
+    The accepted run is marked with *."""
+    from gitrunr import render
+    from gitrunr import runs as run_records
+
+    fmt = _format(as_json, fmt)
+    result = run_records.list_runs(_open(ctx), limit=limit, plan=plan_ref)
+    if fmt != "text":
+        _emit_doc(result, fmt)
+        return
+    if not result.runs:
+        click.echo(f"no runs of {plan_ref} yet: `git runr run start {plan_ref}` begins one"
+                   if plan_ref else "no runs yet: `git runr run start` begins one")
+        return
+    render.console().print(render.run_table(result))
+
+
+# --------------------------------------------------------------------------- artifacts
+
+
+@cli.group(cls=RunrGroup, context_settings=CONTEXT)
+def artifact() -> None:
+    """Files kept with a run in the ledger: add, get, list."""
+
+
+@artifact.command("add")
+@click.argument("run_id", metavar="RUN")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...",
+                type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", help="Store the (single) FILE under this name.")
+@_output_options
+@click.pass_context
+def artifact_add(ctx: click.Context, run_id: str, files: tuple[Path, ...], name: str | None,
+                 as_json: bool, fmt: str | None) -> None:
+    """Store FILEs with RUN (byte for byte) and list them in its manifest."""
+    from gitrunr import runs, views
+
+    fmt = _format(as_json, fmt)
+    added = runs.add_artifacts(_open(ctx), run_id, list(files), name=name)
+    if fmt != "text":
+        _emit_doc(views.Artifacts(run_id=run_id, artifacts=added), fmt)
+        return
+    for entry in added:
+        click.echo(f"{entry.name}  {entry.size} bytes  sha256 {entry.sha256[:12]}  "
+                   f"stored with {run_id}")
+
+
+@artifact.command("get")
+@click.argument("run_id", metavar="RUN")
+@click.argument("name")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file (default: standard output).")
+@click.pass_context
+def artifact_get(ctx: click.Context, run_id: str, name: str, output: Path | None) -> None:
+    """Write artifact NAME of RUN out, byte for byte (checked against its SHA-256)."""
+    from gitrunr import runs
+
+    _, data = runs.read_artifact(_open(ctx), run_id, name)
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, output)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@artifact.command("list")
+@click.argument("run_id", metavar="RUN")
+@_output_options
+@click.pass_context
+def artifact_list(ctx: click.Context, run_id: str, as_json: bool, fmt: str | None) -> None:
+    """RUN's manifest: name, size, media type, SHA-256, when added."""
+    from gitrunr import runs, views
+
+    fmt = _format(as_json, fmt)
+    snapshot = runs.get(_open(ctx), run_id)
+    if fmt != "text":
+        _emit_doc(views.Artifacts(run_id=run_id, artifacts=snapshot.artifacts), fmt)
+        return
+    if not snapshot.artifacts:
+        click.echo(f"run {run_id} has no artifacts: `git runr artifact add {run_id} FILE`")
+    for a in snapshot.artifacts:
+        click.echo(f"{a.name}  {a.size} bytes  {a.media_type}  sha256 {a.sha256[:12]}  "
+                   f"{a.added_at.isoformat(timespec='seconds')}")
 
 
 # --------------------------------------------------------------------------- intervene

@@ -8,6 +8,7 @@ nothing here is an interface to parse.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -15,6 +16,9 @@ from rich.text import Text
 
 from gitrunr.audit import Entry
 from gitrunr.models import AuditCommit, AuditReport, AuditSummary, RunList, RunSnapshot
+
+if TYPE_CHECKING:
+    from gitrunr.views import PlanView, ReadyReport, RunView, StatusReport
 
 CLASS_STYLE = {"RUNR": "green", "MANUAL": "cyan", "UNVERIFIED": "magenta", "GAP": "red"}
 
@@ -100,32 +104,149 @@ def entry_lines(entry: AuditCommit | Entry, style: Callable[[str, str], str]) ->
     return [head, pad + detail]
 
 
+#: Colours of run states and planning statuses (rich styles, only on a terminal).
+STATE_STYLE = {"active": "yellow", "verifying": "blue", "finalized/passed": "green",
+               "finalized/failed": "red", "finalized/aborted": "dim", "drafted": "dim",
+               "approved": "cyan", "ready": "green"}
+
+
+def _state(text: str) -> Text:
+    return Text(text, style=STATE_STYLE.get(text, STATE_STYLE.get(text.split("/")[0], "")))
+
+
+def _table() -> Table:
+    return Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+
+
 def run_table(runs: RunList) -> Table:
-    """``git runr run list``: one row per run, newest first."""
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    """``git runr runs``: one row per run, newest first; ad hoc runs say so."""
+    table = _table()
     table.add_column("RUN", no_wrap=True, min_width=21)
-    for column in ("STATE", "TIER", "STARTED", "CHECKPOINTS", "INTERVENTIONS"):
+    for column in ("STATE", "PLAN", "STEP", "STARTED", "CHECKPOINTS", "INTERVENTIONS"):
         table.add_column(column, no_wrap=True)
     for run in runs.runs:
-        table.add_row(run.run_id, run.state, run.tier or "—",
-                      run.created_at.strftime("%Y-%m-%d %H:%M"), str(run.checkpoints),
-                      str(run.interventions))
+        plan = run.plan_ref or "(ad hoc)"
+        table.add_row(run.run_id + (" *" if run.accepted else ""), _state(run.state), plan,
+                      run.current_step or "—", run.created_at.strftime("%Y-%m-%d %H:%M"),
+                      str(run.checkpoints), str(run.interventions))
     return table
 
 
+def status_lines(report: StatusReport) -> list[Text | Table]:
+    """``git runr status``: plans under ``initiative / phase`` headings (seed 000)."""
+    out: list[Text | Table] = [Text(f"Plans in {report.root}/ (mode: {report.mode})")]
+    if not report.plans:
+        out.append(Text(f"no plans yet: write {report.root}/<initiative>/phase-01/01-PLAN.md "
+                        "(docs/plans.md)"))
+    group: tuple[str, str] | None = None
+    table = _table()
+    for plan in report.plans:
+        initiative, phase, number = plan.ref.split("/")
+        if (initiative, phase) != group:
+            if group is not None:
+                out.append(table)
+            group = (initiative, phase)
+            out.append(Text(f"\n{initiative} / {phase}", style="bold"))
+            table = _table()
+            table.show_header = False
+            for _ in range(5):
+                table.add_column(no_wrap=True)
+        status = _state(plan.status)
+        if plan.changed_since_approval:
+            status.append(" (changed since approval)", style="magenta")
+        run = plan.latest_run
+        run_text = Text("—") if run is None else Text(f"{run.run_id} (").append(
+            _state(run.state)).append(")")
+        table.add_row(f"  {number}", plan.title, status, run_text,
+                      "done" if plan.done else "")
+    if group is not None:
+        out.append(table)
+    return out
+
+
+def ready_lines(report: ReadyReport) -> list[Text]:
+    """``git runr ready``: the plans to start, then the approved ones that wait."""
+    out = [Text("READY", style="bold")]
+    out += [Text(f"- {p.ref}  {p.title}") for p in report.plans] or [Text("(none)")]
+    if report.waiting:
+        out.append(Text("\nWAITING", style="bold"))
+        for w in report.waiting:
+            out.append(Text(f"- {w.ref}: {'; '.join(w.reasons)}"))
+    return out
+
+
+def plan_lines(view: PlanView) -> list[Text | Table]:
+    """``git runr show PLAN``: the plan, its runs, and the latest (or chosen) run."""
+    p = view.plan
+    status = _state(p.status)
+    if p.changed_since_approval:
+        status.append(" (changed since approval)", style="magenta")
+    out: list[Text | Table] = [
+        Text(f"Plan:     {p.ref}  {p.title}"),
+        Text("Status:   ").append(status),
+        Text(f"File:     {p.path}"),
+    ]
+    if p.depends_on:
+        out.append(Text(f"Depends:  {', '.join(p.depends_on)}"))
+    if p.target_branch:
+        out.append(Text(f"Branch:   {p.target_branch}"))
+    if p.summary_path:
+        out.append(Text(f"Summary:  {p.summary_path} (accepted run {p.accepted_run_id})"))
+    for blocker in p.blockers:
+        out.append(Text(f"Blocked:  {blocker}", style="red"))
+    if p.objective:
+        out += [Text("\nObjective:", style="bold"), Text(f"  {p.objective}")]
+    if p.tasks:
+        out.append(Text(f"\nTasks ({len(p.tasks)}):", style="bold"))
+        out += [Text(f"  [{'x' if t.done else ' '}] {t.id} {t.title}") for t in p.tasks]
+    if p.criteria:
+        out.append(Text(f"\nSuccess criteria ({len(p.criteria)}):", style="bold"))
+        out += [Text(f"  - {c}") for c in p.criteria]
+    if view.note:
+        out.append(Text(f"\n{view.note}"))
+        return out
+    out.append(Text(f"\nRuns ({len(view.runs)}, newest first; * accepted):", style="bold"))
+    out.append(run_table(RunList(total=len(view.runs), runs=view.runs)))
+    if view.run is not None:
+        out.append(Text(f"\nRun {view.run.run_id}:", style="bold"))
+        out += run_details(view.run)
+    return out
+
+
+def run_view_lines(view: RunView) -> list[Text | Table]:
+    """``git runr show RUN``: execution only, no planning noise (seed 000)."""
+    out = run_details(view.run)
+    if view.accepted and view.accepted_at:
+        out.insert(2, Text(f"Accepted: {view.accepted_at.isoformat(timespec='seconds')}, "
+                           f"as the run of {view.run.plan_ref} (its SUMMARY.md)"))
+    return out
+
+
 def run_details(run: RunSnapshot) -> list[Text | Table]:
-    """``git runr run show``: the run, then its checkpoints and interventions."""
+    """The run, its state changes and steps, checkpoints, interventions, artifacts."""
     lines: list[Text | Table] = [
         Text(f"Run:      {run.run_id}"),
-        Text(f"State:    {run.state}"),
+        Text("State:    ").append(_state(run.state)),
+        Text(f"Plan:     {run.plan_ref or '(ad hoc)'}"),
         Text(f"Tier:     {run.tier or '—'}"),
         Text(f"Started:  {run.created_at.isoformat(timespec='seconds')} by {run.actor}"),
     ]
+    if run.current_step:
+        lines.append(Text(f"Step:     {run.current_step}"))
     if run.branch or run.base_sha:
         lines.append(Text(f"Base:     {run.branch or '(detached)'} at "
                           f"{run.base_sha[:12] if run.base_sha else '(no commits)'}"))
     if run.finished_at:
         lines.append(Text(f"Finished: {run.finished_at.isoformat(timespec='seconds')}"))
+    lines.append(Text(f"\nTransitions ({len(run.transitions)}):"))
+    for t in run.transitions:
+        why = f"  {t.reason}" if t.reason else ""
+        lines.append(Text(f"  {t.at.isoformat(timespec='seconds')}  {t.from_state or 'start'}"
+                          f" → {t.to_state}  by {t.actor}{why}"))
+    if run.step_timestamps:
+        lines.append(Text("\nSteps (first reached):"))
+        for name, at in sorted(run.step_timestamps.items(), key=lambda kv: (kv[1], kv[0])):
+            lines.append(Text(f"  {at.isoformat(timespec='seconds')}  {name}"))
     lines.append(Text(f"\nCheckpoints ({len(run.checkpoints)}):"))
     if run.checkpoints:
         table = Table(box=None, pad_edge=False, show_header=False)
@@ -144,4 +265,7 @@ def run_details(run: RunSnapshot) -> list[Text | Table]:
                               f"{cmd.duration_ms} ms)"))
         if iv.files_changed:
             lines.append(Text(f"      files: {', '.join(iv.files_changed)}"))
+    lines.append(Text(f"\nArtifacts ({len(run.artifacts)}):"))
+    for a in run.artifacts:
+        lines.append(Text(f"  {a.name}  {a.size} bytes  {a.media_type}  sha256 {a.sha256[:12]}"))
     return lines

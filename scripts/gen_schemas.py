@@ -12,11 +12,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, TypeAdapter
 
-from gitrunr import models
+from gitrunr import models, views
 
 SCHEMAS: dict[str, TypeAdapter[object] | type[BaseModel]] = {
     "event": models.EVENT_ADAPTER,  # type: ignore[dict-item]
+    "plan-event": models.PLAN_EVENT_ADAPTER,  # type: ignore[dict-item]
     "run": models.RunSnapshot,
+    "plan-record": models.PlanRecord,
+    "artifact-index": models.ArtifactIndex,
     "ledger-format": models.LedgerFormat,
     "note": models.CommitNote,
     "active-run": models.ActiveRun,
@@ -24,6 +27,12 @@ SCHEMAS: dict[str, TypeAdapter[object] | type[BaseModel]] = {
     "config": models.RunrConfig,
     "audit-report": models.AuditReport,
     "run-list": models.RunList,
+    "status": views.StatusReport,
+    "ready": views.ReadyReport,
+    "show-plan": views.PlanView,
+    "show-run": views.RunView,
+    "run-accept": views.Accepted,
+    "artifacts": views.Artifacts,
 }
 
 
