@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job, end to end, on real input: install gitrunr into .venv, clone this
 # repository's own history, record a short scenario through the installed hooks
-# (a run with two checkpoints, an intervention, a plain commit, a hand-typed claim),
-# then print `git runr audit` of the newest commits.
+# (a plan that is ready, a run of it with two checkpoints, an intervention, its
+# verification and an artifact, the run accepted into the plan's SUMMARY.md, a plain
+# commit, a hand-typed claim), then print `git runr audit` of the newest commits.
 # KEEP=1 keeps the clone and prints where it is.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,11 +21,31 @@ git config user.email "agent@example.com"
 say() { printf '\n$ %s\n' "$*"; "$@"; }
 
 say git runr init
-git add .runr/runr.toml
-say git commit -q -m "chore: set up gitrunr"          # a plain commit: GAP
+mkdir -p specs/demo/phase-01
+cat > specs/demo/phase-01/01-PLAN.md <<'PLAN'
+---
+status: ready
+title: Greet the world
+---
+# Greet the world
 
-run=$(git runr run start --tier tier2)
-echo "\$ git runr run start --tier tier2   # -> $run"
+## Objective
+A script that says hello to the world.
+
+## Tasks
+- add hello.py
+- make it greet the world
+
+## Success criteria
+- python3 demo/hello.py prints hello, world
+PLAN
+git add .runr/runr.toml specs
+say git commit -q -m "chore: set up gitrunr, plan demo/phase-01/01"  # a plain commit: GAP
+say git runr status
+say git runr ready
+
+run=$(git runr run start demo/phase-01/01 --tier tier2)
+echo "\$ git runr run start demo/phase-01/01 --tier tier2   # -> $run"
 mkdir -p demo
 echo "print('hello')" > demo/hello.py
 git add demo/hello.py
@@ -38,7 +59,12 @@ echo "# notes" > demo/NOTES.md
 git add demo/NOTES.md
 say git runr intervene "$run" --note "Wrote the notes by hand: the agent looped on review" \
     --cmd "python3 demo/hello.py" --commit -m "docs: notes written by hand"   # MANUAL
-say git runr run finish --outcome passed
+say git runr run transition "$run" verifying/testing --reason "python3 demo/hello.py"
+python3 demo/hello.py > "$work/output.txt"
+say git runr artifact add "$run" "$work/output.txt"
+say git runr run transition "$run" verifying/passed --reason "prints hello, world"
+say git runr run accept "$run"                        # writes specs/demo/phase-01/01-SUMMARY.md
+say git runr runs 01
 
 echo "tmp" > demo/scratch.txt
 git add demo/scratch.txt
@@ -50,4 +76,5 @@ count=$(git rev-list --count HEAD)
 range=HEAD
 [ "$count" -gt 10 ] && range="HEAD~10..HEAD"
 say git runr audit "$range"
-say git runr run show "$run"
+say git runr show 01
+say git runr show "$run"
