@@ -62,7 +62,7 @@ def resolve_range(repo: RunrRepo, spec: str | None, since: str | None
         raise UsageError("the revision range is empty: name one (main~50..main), or leave it "
                          "out to audit all of HEAD")
     label = spec if spec is not None else f"{since}..HEAD" if since is not None else "HEAD"
-    if label.startswith("-"):
+    if label.startswith("-") or any(ord(c) < 32 or c == "\x7f" for c in label):
         raise UsageError(f"{label!r} is not a revision range")
     repo.require_commits()
     proc = run_git(["rev-parse", "--revs-only", label, "--"], cwd=repo.cwd, check=False)

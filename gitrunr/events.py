@@ -10,13 +10,18 @@ time-sortable, :mod:`gitrunr.ids`) always gives the stored snapshot.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from typing import TypeVar
 
 from gitrunr.errors import InvalidStateError, NotFoundError
 from gitrunr.models import (
     FINAL_STATE,
+    LANE_EDGES,
     RUN_TRANSITIONS,
+    TERMINAL_LANES,
+    VERB_TARGET,
     Approval,
     ArtifactAdded,
     ArtifactEntry,
@@ -24,19 +29,24 @@ from gitrunr.models import (
     CheckpointRecorded,
     CommitRewritten,
     Event,
+    ExecStatus,
     InterventionLinked,
     InterventionRecord,
     InterventionRecorded,
+    LaneChanged,
+    LaneTransition,
     PlanApproved,
     PlanEvent,
     PlanRecord,
     PlanRunStarted,
+    ProgressUpdated,
     RunAccepted,
     RunFinished,
     RunSnapshot,
     RunStarted,
     RunTransitioned,
     StepReached,
+    TaskProgress,
     Transition,
 )
 
@@ -67,6 +77,9 @@ def check(snapshot: RunSnapshot | None, event: Event) -> None:
         raise NotFoundError(
             f"unknown run {event.run_id}: `git runr run list` shows the runs in the ledger"
         )
+    if isinstance(event, ProgressUpdated) and not snapshot.is_open:
+        raise InvalidStateError(
+            f"run {event.run_id} is {snapshot.state}: its exec status is frozen")
     if (isinstance(event, CheckpointRecorded | InterventionRecorded | RunFinished
                    | RunTransitioned | StepReached | ArtifactAdded)
             and not snapshot.is_open):
@@ -74,6 +87,16 @@ def check(snapshot: RunSnapshot | None, event: Event) -> None:
             f"run {event.run_id} is already {snapshot.state}; start a new run with "
             "`git runr run start`"
         )
+    if isinstance(event, ProgressUpdated):
+        head = snapshot.exec_status.chain_head or genesis(event.run_id)
+        if event.prev_hash != head:
+            raise InvalidStateError(f"progress update {event.event_id} of {event.run_id} "
+                                    f"follows {event.prev_hash[:12]}, but the chain's head is "
+                                    f"{head[:12]}; read the run again and retry")
+        known = [t.task for t in snapshot.exec_status.tasks]
+        if snapshot.plan_ref is not None and known and event.task not in known:
+            raise NotFoundError(f"run {event.run_id} has no task {event.task!r}; its tasks "
+                                f"are {', '.join(known)}")
     if isinstance(event, RunTransitioned):
         if snapshot.state != event.from_state:
             raise InvalidStateError(f"run {event.run_id} is {snapshot.state}, not "
@@ -122,6 +145,10 @@ def apply(snapshot: RunSnapshot | None, event: Event) -> RunSnapshot:
             last_event_id=event.event_id,
             transitions=[Transition(event_id=event.event_id, at=event.at, actor=event.actor,
                                     from_state=None, to_state="active")],
+            exec_status=_derive([TaskProgress(
+                task=t.id, title=t.title, percent=100 if t.done else 0,
+                state="done" if t.done else "pending") for t in event.tasks],
+                updates=0, head=genesis(event.run_id)),
         )
     update: dict[str, object] = {
         "updated_at": max(snapshot.updated_at, event.at),
@@ -166,6 +193,8 @@ def apply(snapshot: RunSnapshot | None, event: Event) -> RunSnapshot:
             update["state"] = to
             if isinstance(event, RunFinished):
                 update.update(outcome=event.outcome, finished_at=event.at)
+    elif isinstance(event, ProgressUpdated):
+        update["exec_status"] = _progress(snapshot.exec_status, event)
     elif isinstance(event, StepReached):
         update["current_step"] = event.step
         if event.step not in snapshot.step_timestamps:
@@ -179,6 +208,51 @@ def apply(snapshot: RunSnapshot | None, event: Event) -> RunSnapshot:
     elif isinstance(event, RunStarted):
         raise InvalidStateError(f"run {event.run_id} has two run_started events")
     return snapshot.model_copy(update=update)
+
+
+def genesis(run_id: str) -> str:
+    """The hash a run's first progress update follows (``prev_hash``)."""
+    return hashlib.sha256(f"gitrunr exec status {run_id}".encode()).hexdigest()
+
+
+def update_hash(event: ProgressUpdated) -> str:
+    """The hash of a progress update: SHA-256 of its canonical JSON without the
+    signature (sorted keys, no spaces). The next update names it as ``prev_hash``."""
+    return hashlib.sha256(signed_bytes(event)).hexdigest()
+
+
+def signed_bytes(event: ProgressUpdated) -> bytes:
+    """The bytes a progress update's signature covers: its canonical JSON without
+    ``signature``."""
+    doc = event.model_dump(mode="json", exclude={"signature"})
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _progress(status: ExecStatus, event: ProgressUpdated) -> ExecStatus:
+    tasks = {t.task: t for t in status.tasks}
+    old = tasks.get(event.task) or TaskProgress(task=event.task, percent=0, state="pending")
+    percent = event.percent if event.percent is not None else (
+        100 if event.state == "done" else old.percent)
+    state = event.state or ("done" if percent == 100 else
+                            "in_progress" if percent > 0 and old.state == "pending"
+                            else old.state)
+    tasks[event.task] = old.model_copy(update={
+        "percent": percent, "state": state,
+        "note": event.note if event.note is not None else old.note,
+        "persona": event.persona, "updated_at": event.at, "updated_by": event.actor})
+    return _derive(list(tasks.values()), updates=status.updates + 1, head=update_hash(event))
+
+
+def _derive(tasks: list[TaskProgress], *, updates: int, head: str) -> ExecStatus:
+    """An exec status with its derived fields computed from ``tasks``."""
+    ordered = sorted(tasks, key=lambda t: t.task)
+    return ExecStatus(
+        tasks=ordered,
+        completion=round(sum(t.percent for t in ordered) / len(ordered)) if ordered else 0,
+        passed=sum(t.state == "done" for t in ordered),
+        failed=sum(t.state == "failed" for t in ordered),
+        blockers=[f"{t.task}: {t.note or 'blocked'}" for t in ordered if t.state == "blocked"],
+        updates=updates, chain_head=head)
 
 
 def _record_checkpoint(
@@ -253,6 +327,8 @@ def check_plan(record: PlanRecord | None, event: PlanEvent) -> None:
     Raises :class:`InvalidStateError` or :class:`NotFoundError`.
     """
     runs = record.runs if record is not None else []
+    if isinstance(event, LaneChanged):
+        check_lane(record, event)
     if isinstance(event, PlanRunStarted) and event.run_id in runs:
         raise InvalidStateError(f"run {event.run_id} is already a run of {event.plan_ref}")
     if isinstance(event, RunAccepted) and event.run_id not in runs:
@@ -281,7 +357,85 @@ def apply_plan(record: PlanRecord | None, event: PlanEvent) -> PlanRecord:
     elif isinstance(event, RunAccepted):
         update.update(accepted_run_id=event.run_id, accepted_at=event.at,
                       accepted_by=event.actor)
+    elif isinstance(event, LaneChanged):
+        update["lane"] = event.to_lane
+        if event.verb in ("claim", "steal"):
+            update.update(holder=event.actor, lease_until=event.lease_until)
+        elif event.to_lane in ("planned", "canceled", "done"):
+            update.update(holder=None, lease_until=None)
+        if event.line is not None:
+            update["line"] = event.line
+        update["lane_history"] = [*record.lane_history, LaneTransition(
+            event_id=event.event_id, at=event.at, actor=event.actor, verb=event.verb,
+            from_lane=event.from_lane, to_lane=event.to_lane, reason=event.reason,
+            evidence=event.evidence, review_ref=event.review_ref, workspace=event.workspace,
+            run_id=event.run_id, forced=event.forced)]
     return record.model_copy(update=update)
+
+
+#: What each verb's guard needs (seed 004's transition labels), by event field.
+GUARDS: dict[str, tuple[str, str]] = {
+    "start": ("workspace", "a workspace context (worktree and branch)"),
+    "ready_for_review": ("evidence", "evidence (--evidence)"),
+    "approve": ("evidence", "done evidence (--evidence)"),
+    "changes_requested": ("review_ref", "a review ref (--review-ref)"),
+    "replan": ("review_ref", "a review ref (--review-ref)"),
+    "reassign": ("reason", "a reason (--reason)"),
+    "block": ("reason", "a reason (--reason)"),
+}
+
+
+def check_lane(record: PlanRecord | None, event: LaneChanged) -> None:
+    """Refuse a lane move seed 004's machine does not allow, naming why.
+
+    The lane must be ``from_lane`` (so concurrent claims are a compare-and-swap: one
+    wins, the others find the lane claimed); the move must be one of
+    :data:`~gitrunr.models.LANE_EDGES`, or, out of a terminal lane (done, canceled),
+    ``forced`` with a reason; and the verb's guard (:data:`GUARDS`; every move needs
+    an actor; a steal needs a lapsed lease held by someone else) must be met.
+    Raises :class:`InvalidStateError`.
+    """
+    lane = record.lane if record is not None else "planned"
+    plan = event.plan_ref
+    if lane != event.from_lane:
+        held = ""
+        if record is not None and record.holder and lane in ("claimed", "in_progress"):
+            until = record.lease_until.isoformat(timespec="seconds") \
+                if record.lease_until else "no expiry"
+            held = f" by {record.holder} (lease: {until})"
+        raise InvalidStateError(f"{plan} is {lane}{held}, not {event.from_lane}; "
+                                f"`git runr show {plan}` shows its lane")
+    if lane in TERMINAL_LANES:
+        if not event.forced:
+            raise InvalidStateError(f"{plan} is {lane}, which is terminal: {event.verb} needs "
+                                    "--force with --actor and --reason")
+        if event.to_lane != VERB_TARGET[event.verb] or not (event.reason or "").strip():
+            raise InvalidStateError(f"a forced {event.verb} of {plan} goes to "
+                                    f"{VERB_TARGET[event.verb]} and needs --reason")
+    elif LANE_EDGES.get((lane, event.verb)) != event.to_lane:
+        allowed = sorted(v for (f, v) in LANE_EDGES if f == lane)
+        raise InvalidStateError(f"{event.verb} is not a move from {lane} ({plan}); from {lane} "
+                                f"the moves are: {', '.join(allowed)}")
+    if not event.actor.strip():
+        raise InvalidStateError(f"{event.verb} of {plan} needs an actor (--actor)")
+    field, what = GUARDS.get(event.verb, ("", ""))
+    value = getattr(event, field) if field else None
+    given = any(v.strip() for v in value) if isinstance(value, list) else (
+        value.strip() if isinstance(value, str) else value)
+    if field and not given:
+        raise InvalidStateError(f"{event.verb} of {plan} needs {what}")
+    if event.verb == "steal":
+        assert record is not None  # claimed, so it has a record
+        if record.lease_until is None or event.at < record.lease_until:
+            until = record.lease_until.isoformat(timespec="seconds") \
+                if record.lease_until else "never expires"
+            raise InvalidStateError(f"{plan} is claimed by {record.holder}, whose lease "
+                                    f"{'lasts until ' + until if record.lease_until else until};"
+                                    " it can be stolen only after it lapses")
+        if record.holder == event.actor:
+            raise InvalidStateError(f"{plan} is already claimed by {event.actor}, and a claim "
+                                    "is not renewed: start the run while the lease lasts, or "
+                                    "claim with a longer --lease next time")
 
 
 def replay_plan(events: Iterable[PlanEvent]) -> PlanRecord:

@@ -23,6 +23,8 @@ _RANDOM_WIDTH = 8
 PREFIXES = ("run", "ev", "cp", "iv")
 
 _DIGITS = frozenset(_ALPHABET)
+#: The time and random part of the last id this process minted (see :func:`new_id`).
+_last = [0, 0]
 
 
 def is_id(value: str, prefix: str, *, min_len: int = 4, max_len: int = 40) -> bool:
@@ -50,11 +52,22 @@ def new_id(prefix: str, *, now_ms: int | None = None) -> str:
 
     ``prefix`` is one of :data:`PREFIXES`. ``now_ms`` (milliseconds since the Unix
     epoch) is for tests; it defaults to the current time.
+
+    Ids minted by one process increase strictly, as ULIDs do in monotonic mode: in
+    the millisecond of the previous id (or a clock that stepped back), the random
+    part is the previous one plus one. So events a command writes together (a claim,
+    then a start) replay in the order they were made.
     """
     if prefix not in PREFIXES:
         raise ValueError(f"unknown id prefix {prefix!r}")
     ms = int(time.time() * 1000) if now_ms is None else now_ms
     rand = int.from_bytes(os.urandom(8), "big") % 36**_RANDOM_WIDTH
+    if now_ms is None and ms <= _last[0]:
+        ms, rand = _last[0], _last[1] + 1
+        if rand >= 36**_RANDOM_WIDTH:
+            ms, rand = ms + 1, 0
+    if now_ms is None:
+        _last[:] = [ms, rand]
     return f"{prefix}-{base36(ms, _TIME_WIDTH)}{base36(rand, _RANDOM_WIDTH)}"
 
 

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import pygit2
 from pydantic import ValidationError
@@ -54,6 +54,7 @@ from gitrunr.models import (
     Event,
     InterventionLinked,
     InterventionRecorded,
+    LaneChanged,
     LedgerFormat,
     NoteLink,
     PlanApproved,
@@ -105,7 +106,7 @@ def plan_dir(plan_ref: str) -> str:
 
 #: Any event the ledger stores: a run's or a plan's.
 AnyEvent = Event | PlanEvent
-_PLAN_EVENTS = (PlanApproved, PlanRunStarted, RunAccepted)
+_PLAN_EVENTS = (PlanApproved, PlanRunStarted, RunAccepted, LaneChanged)
 
 
 def is_plan_event(event: AnyEvent) -> bool:
@@ -327,6 +328,15 @@ def append(repo: RunrRepo, new_events: Sequence[AnyEvent], *, partial: bool = Fa
                                              message=message))
 
 
+def append_built(repo: RunrRepo, build: Callable[[LedgerView], Sequence[AnyEvent]], *,
+                 message: str | None = None) -> AppendResult:
+    """:func:`append` for events that depend on the ledger's current content (a
+    progress update names the previous update's hash): ``build`` makes them from the
+    ledger as each attempt reads it, so a lost race is retried with fresh events
+    instead of failing. ``build`` may raise a :class:`RunrError` to refuse."""
+    return _retry_races(lambda: _append_once(repo, build, partial=False, message=message))
+
+
 def _retry_races(attempt_once: Callable[[], _T]) -> _T:
     """Run ``attempt_once`` until it does not lose a compare-and-swap race.
 
@@ -374,12 +384,15 @@ def _log_of(view: LedgerView, event: AnyEvent) -> tuple[str, _Log]:
         run_events.is_noop)  # type: ignore[arg-type]
 
 
-def _append_once(repo: RunrRepo, new_events: Sequence[AnyEvent], *, partial: bool,
-                 message: str | None) -> AppendResult:
+def _append_once(repo: RunrRepo,
+                 new_events: Sequence[AnyEvent] | Callable[[LedgerView], Sequence[AnyEvent]],
+                 *, partial: bool, message: str | None) -> AppendResult:
     git = repo.git
     old_tip = ref_target(git, LEDGER_REF)
     old_notes = ref_target(git, notes.NOTES_REF)
     view = LedgerView(git, old_tip)
+    if callable(new_events):
+        new_events = new_events(view)
     result = AppendResult()
     changes: dict[str, pygit2.Oid | None] = {}
     note_links: dict[str, list[NoteLink]] = {}
@@ -449,7 +462,7 @@ def _append_once(repo: RunrRepo, new_events: Sequence[AnyEvent], *, partial: boo
         parent_commit = git[parent]
         assert isinstance(parent_commit, pygit2.Commit)
         tree = update_tree(git, parent_commit.tree, changes)
-        result.commit = git.create_commit(None, sig, sig, summary, tree, [parent])
+        result.commit = _ledger_commit(repo, sig, summary, tree, parent, strict=not partial)
         updates.append((LEDGER_REF, result.commit, old_tip))
     if note_links:
         notes_commit = _write_notes(git, old_notes, note_links, sig)
@@ -465,6 +478,36 @@ def _append_once(repo: RunrRepo, new_events: Sequence[AnyEvent], *, partial: boo
     if updates:
         cas_update_refs(git, str(repo.cwd), updates, summary.splitlines()[0])
     return result
+
+
+def _ledger_commit(repo: RunrRepo, sig: pygit2.Signature, message: str, tree: pygit2.Oid,
+                   parent: pygit2.Oid, *, strict: bool) -> pygit2.Oid:
+    """A ledger commit, signed with the user's git signing key when one is configured
+    (``user.signingKey``, ``gpg.format``: the ``gpgsig`` header git itself writes, so
+    ``git verify-commit`` and ``git log --show-signature`` read it).
+
+    When signing fails, a command (``strict``) raises :class:`GitError` and writes
+    nothing; the spool flush in the background writes the commit unsigned instead, so
+    a locked key never loses a record (``git runr verify`` reports it unsigned).
+    """
+    git = repo.git
+    if "user.signingkey" in git.config:
+        from gitrunr import signing
+
+        try:
+            signer = signing.signer(repo.workdir or repo.cwd)
+            if signer is not None:
+                # pygit2's stub says Oid; the method returns the commit's text.
+                content = cast(str, git.create_commit_string(sig, sig, message, tree, [parent]))
+                signature = signer.sign(content.encode())
+                oid: pygit2.Oid = git.create_commit_with_signature(content, signature,
+                                                                    "gpgsig")
+                return oid
+        except GitError:
+            if strict:
+                raise
+    unsigned: pygit2.Oid = git.create_commit(None, sig, sig, message, tree, [parent])
+    return unsigned
 
 
 def _newly_named(git: pygit2.Repository, view: LedgerView,

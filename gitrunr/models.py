@@ -102,6 +102,19 @@ class _Event(Document):
     actor: str
 
 
+#: A task's state in a run's exec status (seed 003).
+TaskState = Literal["pending", "in_progress", "done", "failed", "blocked"]
+TaskId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")]
+
+
+class TaskSeed(_Doc):
+    """A plan task as the run found it at start: its exec status starts from these."""
+
+    id: TaskId
+    title: str = ""
+    done: bool = False
+
+
 class RunStarted(_Event):
     """A run began (seed 000: a run is one attempt; it exists only once started)."""
 
@@ -113,6 +126,8 @@ class RunStarted(_Event):
     plan_ref: PlanRef | None = None
     #: The plan file's content hash when the run started (docs/plans.md).
     plan_hash: Sha256 | None = None
+    #: The plan's tasks: the run's exec status starts with each at 0% (seed 003).
+    tasks: list[TaskSeed] = []
 
 
 class CheckpointRecorded(_Event):
@@ -220,9 +235,30 @@ class ArtifactAdded(_Event):
     media_type: str
 
 
+class ProgressUpdated(_Event):
+    """One task's progress in the run's exec status (seed 003): only that task's
+    sub-object changes. ``prev_hash`` is the hash of the run's previous update (the
+    run's genesis hash for the first), so the updates form a chain per run; with a
+    signing key configured, ``signature`` signs the update (docs/lifecycle.md)."""
+
+    type: Literal["progress_updated"] = "progress_updated"
+    task: TaskId
+    percent: int | None = Field(default=None, ge=0, le=100)
+    state: TaskState | None = None
+    note: str | None = None
+    #: The persona (agent) that wrote the update (seed 003: "signed with the
+    #: persona_id of the writing agent").
+    persona: Line | None = None
+    prev_hash: Sha256
+    #: Armored SSH or OpenPGP signature of the update without this field; None when
+    #: the writer had no signing key (marked unsigned).
+    signature: str | None = None
+
+
 Event = Annotated[
     RunStarted | CheckpointRecorded | InterventionRecorded | InterventionLinked
-    | CommitRewritten | RunFinished | RunTransitioned | StepReached | ArtifactAdded,
+    | CommitRewritten | RunFinished | RunTransitioned | StepReached | ArtifactAdded
+    | ProgressUpdated,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -287,6 +323,35 @@ class ArtifactIndex(Document):
     artifacts: list[ArtifactEntry]
 
 
+class TaskProgress(_Doc):
+    """One task of a run's exec status."""
+
+    task: TaskId
+    title: str = ""
+    percent: int = Field(ge=0, le=100)
+    state: TaskState
+    note: str | None = None
+    persona: str | None = None
+    updated_at: AwareDatetime | None = None
+    updated_by: str | None = None
+
+
+class ExecStatus(_Doc):
+    """A run's live progress, apart from its plan (seed 003). ``tasks`` change only
+    through ``progress_updated`` events; the rest is derived from them."""
+
+    tasks: list[TaskProgress] = []
+    #: Overall completion in percent: the mean of the tasks' (0 with no tasks).
+    completion: int = 0
+    passed: int = 0
+    failed: int = 0
+    #: Tasks in state ``blocked``, as ``<task>: <note>``.
+    blockers: list[str] = []
+    updates: int = 0
+    #: The hash of the last update (the head of the run's chain), or the genesis.
+    chain_head: Sha256 | None = None
+
+
 class RunSnapshot(Document):
     """``run.json``: the state of a run, rebuilt from its events (seed 004: event log +
     snapshot). It must always equal the replay of the run's events."""
@@ -313,6 +378,8 @@ class RunSnapshot(Document):
     #: Every state change, oldest first, starting with the start (None to active).
     transitions: list[Transition] = []
     artifacts: list[ArtifactEntry] = []
+    #: Live per-task progress (seed 003), frozen once the run is finalized.
+    exec_status: ExecStatus = ExecStatus()
     event_count: int
     last_event_id: EventId
 
@@ -329,6 +396,44 @@ class LedgerFormat(Document):
     #: How run directories are sharded: ``sha1-2`` = the first two hex digits of the
     #: SHA-1 of the run id.
     shard: Literal["sha1-2"] = "sha1-2"
+
+
+# --------------------------------------------------------------------------- lanes
+
+#: The lanes of a work package (seed 004's canonical lifecycle): a plan's lane.
+Lane = Literal["planned", "claimed", "in_progress", "for_review", "done", "blocked",
+               "canceled"]
+#: The verbs that move a lane (seed 004's transition labels), plus ``steal``: a claim
+#: whose lease expired taken over by another actor (the lane stays claimed).
+LaneVerb = Literal["claim", "steal", "start", "ready_for_review", "approve",
+                   "changes_requested", "replan", "reassign", "block", "unblock", "cancel"]
+#: Seed 004's transitions, exactly: ``(from, verb) -> to``. No other move exists.
+LANE_EDGES: dict[tuple[str, str], Lane] = {
+    ("planned", "claim"): "claimed",
+    ("claimed", "steal"): "claimed",
+    ("claimed", "start"): "in_progress",
+    ("in_progress", "ready_for_review"): "for_review",
+    ("for_review", "approve"): "done",
+    ("for_review", "changes_requested"): "in_progress",
+    ("for_review", "replan"): "planned",
+    ("in_progress", "reassign"): "planned",
+    **{(lane, "block"): "blocked"
+       for lane in ("planned", "claimed", "in_progress", "for_review")},
+    ("blocked", "unblock"): "in_progress",
+    **{(lane, "cancel"): "canceled"
+       for lane in ("planned", "claimed", "in_progress", "for_review", "blocked")},
+}
+#: Where each verb leads; with ``--force`` it leads there from a terminal lane too.
+VERB_TARGET: dict[str, Lane] = {verb: to for (_, verb), to in LANE_EDGES.items()}
+#: Lanes that end a work package: no verb moves them without ``--force``.
+TERMINAL_LANES: tuple[Lane, ...] = ("done", "canceled")
+
+
+class WorkspaceContext(_Doc):
+    """Where work started (seed 004: ``start (workspace_context)``)."""
+
+    worktree: str
+    branch: str | None
 
 
 # --------------------------------------------------------------------------- plans
@@ -368,7 +473,33 @@ class RunAccepted(_PlanEvent):
     reason: str | None = None
 
 
-PlanEvent = Annotated[PlanApproved | PlanRunStarted | RunAccepted, Field(discriminator="type")]
+class LaneChanged(_PlanEvent):
+    """The plan's lane moved (seed 004): one transition with its guard data.
+
+    ``from_lane`` is the lane the writer saw: the write is refused when the lane has
+    moved since (this is what makes a claim a compare-and-swap)."""
+
+    type: Literal["lane_changed"] = "lane_changed"
+    verb: LaneVerb
+    from_lane: Lane
+    to_lane: Lane
+    reason: str | None = None
+    evidence: list[str] = []
+    review_ref: str | None = None
+    workspace: WorkspaceContext | None = None
+    #: The run the move concerns (the one started, submitted, approved).
+    run_id: RunId | None = None
+    #: For claim and steal: when the claim lapses (None: it never does).
+    lease_until: AwareDatetime | None = None
+    #: A move out of a terminal lane, allowed by ``--force`` (actor and reason given).
+    forced: bool = False
+    #: The line (branch) the plan's lifecycle belongs to: its ``target_branch``, or
+    #: the default branch (seed 004: branch target routing).
+    line: str | None = None
+
+
+PlanEvent = Annotated[PlanApproved | PlanRunStarted | RunAccepted | LaneChanged,
+                      Field(discriminator="type")]
 PLAN_EVENT_ADAPTER: TypeAdapter[PlanEvent] = TypeAdapter(PlanEvent)
 
 
@@ -378,6 +509,23 @@ class Approval(_Doc):
     at: AwareDatetime
     actor: str
     reason: str | None = None
+
+
+class LaneTransition(_Doc):
+    """One move of a plan's lane, as kept in ``plan.json``."""
+
+    event_id: EventId
+    at: AwareDatetime
+    actor: str
+    verb: LaneVerb
+    from_lane: Lane
+    to_lane: Lane
+    reason: str | None = None
+    evidence: list[str] = []
+    review_ref: str | None = None
+    workspace: WorkspaceContext | None = None
+    run_id: RunId | None = None
+    forced: bool = False
 
 
 class PlanRecord(Document):
@@ -392,6 +540,12 @@ class PlanRecord(Document):
     accepted_run_id: RunId | None = None
     accepted_at: AwareDatetime | None = None
     accepted_by: str | None = None
+    #: The lane (docs/lifecycle.md), its holder and lease, and every move.
+    lane: Lane = "planned"
+    holder: str | None = None
+    lease_until: AwareDatetime | None = None
+    line: str | None = None
+    lane_history: list[LaneTransition] = []
     created_at: AwareDatetime
     updated_at: AwareDatetime
     event_count: int

@@ -91,8 +91,11 @@ class Workspace:
         for dep in plan.depends_on:
             try:
                 target = self.find(dep)
-            except RunrError:
+            except NotFoundError:
                 reasons.append(f"it depends on {dep!r}, which is not a plan here")
+                continue
+            except RunrError as exc:  # an ambiguous suffix: say so, with the candidates
+                reasons.append(f"its depends_on {exc.message}")
                 continue
             if not self.is_done(target):
                 reasons.append(f"it depends on {target.ref}, which is not done (no accepted "

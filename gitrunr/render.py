@@ -107,7 +107,9 @@ def entry_lines(entry: AuditCommit | Entry, style: Callable[[str, str], str]) ->
 #: Colours of run states and planning statuses (rich styles, only on a terminal).
 STATE_STYLE = {"active": "yellow", "verifying": "blue", "finalized/passed": "green",
                "finalized/failed": "red", "finalized/aborted": "dim", "drafted": "dim",
-               "approved": "cyan", "ready": "green"}
+               "approved": "cyan", "ready": "green", "planned": "dim", "claimed": "cyan",
+               "in_progress": "yellow", "for_review": "blue", "done": "green",
+               "blocked": "red", "canceled": "dim"}
 
 
 def _state(text: str) -> Text:
@@ -157,8 +159,10 @@ def status_lines(report: StatusReport) -> list[Text | Table]:
         run = plan.latest_run
         run_text = Text("—") if run is None else Text(f"{run.run_id} (").append(
             _state(run.state)).append(")")
-        table.add_row(f"  {number}", plan.title, status, run_text,
-                      "done" if plan.done else "")
+        lane = _state(plan.lane)
+        if plan.holder and plan.lane in ("claimed", "in_progress", "for_review"):
+            lane.append(f" ({plan.holder})")
+        table.add_row(f"  {number}", plan.title, status, lane, run_text)
     if group is not None:
         out.append(table)
     return out
@@ -181,9 +185,14 @@ def plan_lines(view: PlanView) -> list[Text | Table]:
     status = _state(p.status)
     if p.changed_since_approval:
         status.append(" (changed since approval)", style="magenta")
+    lane = _state(p.lane)
+    if p.holder:
+        until = p.lease_until.isoformat(timespec="seconds") if p.lease_until else "no expiry"
+        lane.append(f", held by {p.holder} (lease: {until})")
     out: list[Text | Table] = [
         Text(f"Plan:     {p.ref}  {p.title}"),
         Text("Status:   ").append(status),
+        Text("Lane:     ").append(lane),
         Text(f"File:     {p.path}"),
     ]
     if p.depends_on:
@@ -195,13 +204,23 @@ def plan_lines(view: PlanView) -> list[Text | Table]:
     for blocker in p.blockers:
         out.append(Text(f"Blocked:  {blocker}", style="red"))
     if p.objective:
-        out += [Text("\nObjective:", style="bold"), Text(f"  {p.objective}")]
+        objective = p.objective.replace("\n", "\n  ")
+        out += [Text("\nObjective:", style="bold"), Text(f"  {objective}")]
     if p.tasks:
         out.append(Text(f"\nTasks ({len(p.tasks)}):", style="bold"))
         out += [Text(f"  [{'x' if t.done else ' '}] {t.id} {t.title}") for t in p.tasks]
     if p.criteria:
         out.append(Text(f"\nSuccess criteria ({len(p.criteria)}):", style="bold"))
         out += [Text(f"  - {c}") for c in p.criteria]
+    if p.lane_history:
+        out.append(Text(f"\nLane ({len(p.lane_history)} moves):", style="bold"))
+        for t in p.lane_history:
+            extra = "; ".join(x for x in (t.reason, t.review_ref and f"review {t.review_ref}",
+                                          t.evidence and f"evidence: {', '.join(t.evidence)}",
+                                          "forced" if t.forced else None) if x)
+            out.append(Text(f"  {t.at.isoformat(timespec='seconds')}  {t.from_lane} → "
+                            f"{t.to_lane}  {t.verb} by {t.actor}" + (f"  ({extra})"
+                                                                     if extra else "")))
     if view.note:
         out.append(Text(f"\n{view.note}"))
         return out

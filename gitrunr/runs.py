@@ -19,7 +19,7 @@ from pathlib import Path
 import pygit2
 from pydantic import TypeAdapter, ValidationError
 
-from gitrunr import ledger, planning
+from gitrunr import ledger, lifecycle, planning
 from gitrunr.errors import CorruptRecordError, InvalidStateError, NotFoundError, UsageError
 from gitrunr.ids import is_run_id, new_id
 from gitrunr.models import (
@@ -30,6 +30,7 @@ from gitrunr.models import (
     ArtifactName,
     Event,
     Outcome,
+    PlanEvent,
     PlanRecord,
     PlanRunStarted,
     RunAccepted,
@@ -41,6 +42,7 @@ from gitrunr.models import (
     RunState,
     RunTransitioned,
     StepReached,
+    TaskSeed,
     utcnow,
 )
 from gitrunr.plans import Plan, is_plan_ref
@@ -71,12 +73,15 @@ def active_run(repo: RunrRepo) -> ActiveRun | None:
                                  "and run `git runr run start` again") from None
 
 
-def start(repo: RunrRepo, *, tier: str | None = None, plan: str | None = None) -> RunSnapshot:
+def start(repo: RunrRepo, *, tier: str | None = None, plan: str | None = None,
+          actor: str | None = None) -> RunSnapshot:
     """Create a run in the ledger and make it this worktree's active run.
 
     ``plan``: a plan ref (or suffix, or path) the run executes; None for an ad hoc
     run. A plan's run starts only from an approved or ready plan whose dependencies
-    are done (seed 000); a plan may have many runs, and each is its own record.
+    are done (seed 000); a plan may have many runs, and each is its own record. The
+    plan's lane moves to in_progress (claimed first by ``actor`` when it was planned;
+    docs/lifecycle.md), and the run's exec status starts with the plan's tasks at 0%.
 
     Raises :class:`InvalidStateError` when this worktree already has an active run or
     the plan cannot start (every reason named), :class:`NotFoundError` /
@@ -101,14 +106,18 @@ def start(repo: RunrRepo, *, tier: str | None = None, plan: str | None = None) -
     if not repo.git.head_is_detached:
         branch = str(repo.git.references["HEAD"].target).removeprefix("refs/heads/")
     run_id = new_id("run")
-    who, at = ledger.actor(repo.git), utcnow()
+    who, at = actor or ledger.actor(repo.git), utcnow()
+    lanes = [] if chosen is None else lifecycle.start_events(
+        repo, space, chosen, actor=who, run_id=run_id, at=at)
     event = RunStarted(event_id=new_id("ev"), run_id=run_id, at=at, actor=who, tier=tier,
                        base_sha=head, branch=branch,
                        plan_ref=chosen.ref if chosen else None,
-                       plan_hash=chosen.content_hash if chosen else None)
+                       plan_hash=chosen.content_hash if chosen else None,
+                       tasks=[TaskSeed(id=t.id, title=t.title, done=t.done)
+                              for t in (chosen.tasks if chosen else ())])
     attached = [] if chosen is None else [PlanRunStarted(
         event_id=new_id("ev"), plan_ref=chosen.ref, at=at, actor=who, run_id=run_id)]
-    result = ledger.append(repo, [event, *attached])
+    result = ledger.append(repo, [event, *attached, *lanes])
     snapshot = result.snapshots[run_id]
     write_json_atomic(repo.state_dir / ACTIVE_RUN, ActiveRun(
         run_id=run_id, tier=tier, started_at=event.at).model_dump(mode="json"))
@@ -126,7 +135,7 @@ def get(repo: RunrRepo, run_id: str) -> RunSnapshot:
 
 
 def finish(repo: RunrRepo, run_id: str | None, outcome: Outcome, *,
-           reason: str | None = None) -> RunSnapshot:
+           reason: str | None = None, actor: str | None = None) -> RunSnapshot:
     """Finish ``run_id`` (default: this worktree's active run) with ``outcome``.
 
     Its state becomes ``finalized/<outcome>`` (from active or any verifying state);
@@ -144,13 +153,13 @@ def finish(repo: RunrRepo, run_id: str | None, outcome: Outcome, *,
     if not snapshot.is_open:
         raise InvalidStateError(f"run {run_id} is already {snapshot.state}")
     event = RunFinished(event_id=new_id("ev"), run_id=run_id, at=utcnow(),
-                        actor=ledger.actor(repo.git), outcome=outcome, reason=reason)
+                        actor=actor or ledger.actor(repo.git), outcome=outcome, reason=reason)
     result = ledger.append(repo, [event])
-    _release(repo, run_id)
+    release(repo, run_id)
     return result.snapshots[run_id]
 
 
-def _release(repo: RunrRepo, run_id: str) -> None:
+def release(repo: RunrRepo, run_id: str) -> None:
     """A finalized run is no longer this worktree's active run (if it was)."""
     current = active_run(repo)
     if current is not None and current.run_id == run_id:
@@ -209,7 +218,7 @@ def _plan_ref(repo: RunrRepo, view: ledger.LedgerView, query: str) -> str:
 
 
 def transition(repo: RunrRepo, run_id: str, to_state: str, *,
-               reason: str | None = None) -> RunSnapshot:
+               reason: str | None = None, actor: str | None = None) -> RunSnapshot:
     """Move ``run_id`` to ``to_state`` (docs/runs.md), recording who, when and why.
 
     A ``finalized/<outcome>`` state finishes the run (:func:`finish`). Raises
@@ -224,7 +233,7 @@ def transition(repo: RunrRepo, run_id: str, to_state: str, *,
                          "finalized/passed, finalized/failed, finalized/aborted") from None
     if state.startswith("finalized/"):
         return finish(repo, run_id, state.removeprefix("finalized/"),  # type: ignore[arg-type]
-                      reason=reason)
+                      reason=reason, actor=actor)
     snapshot = get(repo, run_id)
     if not snapshot.is_open:
         raise InvalidStateError(f"run {run_id} is already {snapshot.state}; a finalized run "
@@ -232,14 +241,14 @@ def transition(repo: RunrRepo, run_id: str, to_state: str, *,
     if snapshot.state == state:
         return snapshot
     event = RunTransitioned(event_id=new_id("ev"), run_id=run_id, at=utcnow(),
-                            actor=ledger.actor(repo.git),
+                            actor=actor or ledger.actor(repo.git),
                             from_state=snapshot.state,  # type: ignore[arg-type]  # open
                             to_state=state,  # type: ignore[arg-type]  # not finalized
                             reason=reason)
     return ledger.append(repo, [event]).snapshots[run_id]
 
 
-def step(repo: RunrRepo, run_id: str, name: str) -> RunSnapshot:
+def step(repo: RunrRepo, run_id: str, name: str, *, actor: str | None = None) -> RunSnapshot:
     """Set the run's ``current_step`` to ``name``; the first time a step is reached its
     time is kept in ``step_timestamps`` (seed 001), later times never replace it.
 
@@ -249,26 +258,34 @@ def step(repo: RunrRepo, run_id: str, name: str) -> RunSnapshot:
     if not name.strip() or "\n" in name or "\r" in name or len(name) > 100:
         raise UsageError("a step is one non-empty line of at most 100 characters")
     snapshot = get(repo, run_id)
+    if not snapshot.is_open:
+        raise InvalidStateError(f"run {run_id} is already {snapshot.state}; a finalized run "
+                                "takes no steps")
     if snapshot.current_step == name:
         return snapshot
     event = StepReached(event_id=new_id("ev"), run_id=run_id, at=utcnow(),
-                        actor=ledger.actor(repo.git), step=name)
+                        actor=actor or ledger.actor(repo.git), step=name)
     return ledger.append(repo, [event]).snapshots[run_id]
 
 
 # --------------------------------------------------------------------------- accept
 
 
-def accept(repo: RunrRepo, run_id: str, *, reason: str | None = None
+def accept(repo: RunrRepo, run_id: str, *, reason: str | None = None,
+           evidence: Sequence[str] = (), actor: str | None = None,
+           via_accept: bool = True, force: bool = False
            ) -> tuple[RunSnapshot, PlanRecord, Path]:
     """Accept ``run_id`` as its plan's run and write ``NN-SUMMARY.md`` beside the plan.
 
     Seed 000: SUMMARY.md corresponds to the accepted run, not the first one and not an
     average. The run must belong to a plan and have passed: ``finalized/passed``, or
     ``verifying/passed`` (then it is finalized as passed in the same ledger write).
-    Accepting another run of the plan later makes that one the accepted run and
-    rewrites the summary. The summary is written to a temporary file first and moved
-    into place only after the ledger took the events, so a failure writes nothing.
+    The plan's lane goes to done (docs/lifecycle.md): ``approve`` from for_review, or,
+    for ``run accept`` (``via_accept``) from in_progress, ``ready_for_review`` first
+    with its guard (every exec-status task done). Accepting another run of a done plan
+    needs ``--force`` through ``approve``. The summary is written to a temporary file
+    first and moved into place only after the ledger took the events, so a failure
+    writes nothing.
 
     Returns the run, the plan's record and the summary's path. Raises
     :class:`InvalidStateError` for an ad hoc run or one that has not passed,
@@ -283,8 +300,12 @@ def accept(repo: RunrRepo, run_id: str, *, reason: str | None = None
                                 "(verifying/passed or finalized/passed) can be accepted")
     space = planning.workspace(repo)
     plan = planning.find_plan_file(space, snapshot.plan_ref)
-    who, at = ledger.actor(repo.git), utcnow()
-    new: list[Event | RunAccepted] = []
+    who, at = actor or ledger.actor(repo.git), utcnow()
+    new: list[Event | PlanEvent] = []
+    new += lifecycle.approve_events(space, plan, snapshot, actor=who,
+                                    line=lifecycle.line_of(repo, plan), at=at,
+                                    evidence=evidence, reason=reason, via_accept=via_accept,
+                                    force=force)
     if snapshot.state == "verifying/passed":
         new.append(RunFinished(event_id=new_id("ev"), run_id=run_id, at=at, actor=who,
                                outcome="passed", reason=reason or "accepted"))
@@ -308,13 +329,16 @@ def accept(repo: RunrRepo, run_id: str, *, reason: str | None = None
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    _release(repo, run_id)
+    release(repo, run_id)
     return snapshot, record, target
 
 
 # --------------------------------------------------------------------------- artifacts
 
 _NAME: TypeAdapter[str] = TypeAdapter(ArtifactName)
+#: Python's own table of media types, not the machine's mime.types: the same file
+#: name gets the same media type on every machine.
+_MIME = mimetypes.MimeTypes(filenames=())
 
 
 def add_artifacts(repo: RunrRepo, run_id: str, files: Sequence[Path], *,
@@ -334,7 +358,7 @@ def add_artifacts(repo: RunrRepo, run_id: str, files: Sequence[Path], *,
     who, at = ledger.actor(repo.git), utcnow()
     events: list[ArtifactAdded] = []
     for path in files:
-        label = name or path.name
+        label = name if name is not None else path.name
         try:
             _NAME.validate_python(label)
         except ValidationError:
@@ -351,7 +375,7 @@ def add_artifacts(repo: RunrRepo, run_id: str, files: Sequence[Path], *,
         events.append(ArtifactAdded(
             event_id=new_id("ev"), run_id=run_id, at=at, actor=who, name=label,
             size=len(data), sha256=hashlib.sha256(data).hexdigest(), blob=str(blob),
-            media_type=mimetypes.guess_type(label)[0] or "application/octet-stream"))
+            media_type=_MIME.guess_type(label)[0] or "application/octet-stream"))
     result = ledger.append(repo, events)
     snapshot = result.snapshots.get(run_id, snapshot)
     names = {e.name for e in events}

@@ -17,12 +17,15 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from gitrunr import config, ledger, planning
-from gitrunr.errors import NotFoundError
+from gitrunr.errors import NotFoundError, UsageError
 from gitrunr.ids import is_run_id
 from gitrunr.models import (
     Approval,
     ArtifactEntry,
     Document,
+    ExecStatus,
+    Lane,
+    LaneTransition,
     PlanRecord,
     RunListItem,
     RunSnapshot,
@@ -46,6 +49,9 @@ class PlanBrief(_Out):
     #: stands lifts drafted to approved).
     status: PlanStatus
     changed_since_approval: bool
+    #: The lifecycle lane (docs/lifecycle.md) and who holds the claim.
+    lane: Lane
+    holder: str | None
     #: True once a run of the plan was accepted.
     done: bool
     accepted_run_id: str | None
@@ -73,6 +79,12 @@ class PlanInfo(_Out):
     content_hash: str
     approval: Approval | None
     changed_since_approval: bool
+    lane: Lane
+    holder: str | None
+    lease_until: AwareDatetime | None
+    #: The line (branch) its lifecycle belongs to, once a move recorded it.
+    line: str | None
+    lane_history: list[LaneTransition]
     done: bool
     accepted_run_id: str | None
     #: ``NN-SUMMARY.md`` beside the plan, when an accepted run wrote it.
@@ -148,6 +160,13 @@ class Accepted(Document):
     summary_path: str
 
 
+class ProgressReport(Document):
+    """``git runr progress --json``: the run's exec status after the update."""
+
+    run_id: str
+    exec_status: ExecStatus
+
+
 class Artifacts(Document):
     """``git runr artifact add|list --json``: manifest entries of a run."""
 
@@ -171,6 +190,8 @@ def status(repo: RunrRepo) -> StatusReport:
         briefs.append(PlanBrief(
             ref=plan.ref, title=plan.title, path=plan.path, status=space.status(plan),
             changed_since_approval=space.changed_since_approval(plan),
+            lane=record.lane if record is not None else "planned",
+            holder=record.holder if record is not None else None,
             done=space.is_done(plan),
             accepted_run_id=record.accepted_run_id if record is not None else None,
             runs=len(record.runs) if record is not None else 0, latest_run=latest))
@@ -184,12 +205,17 @@ def ready(repo: RunrRepo) -> ReadyReport:
     items, waiting = [], []
     for plan in space.plans:
         status = space.status(plan)
-        if status == "drafted" or space.is_done(plan):
+        record = space.record(plan)
+        lane = record.lane if record is not None else "planned"
+        if status == "drafted" or space.is_done(plan) or lane in ("done", "canceled"):
             continue
         reasons = space.blockers(plan)
         running = space.open_runs(plan)
         if running:
             reasons.insert(0, f"it is running: {', '.join(running)}")
+        elif lane != "planned":
+            held = f" by {record.holder}" if record is not None and record.holder else ""
+            reasons.insert(0, f"it is {lane}{held}")
         if reasons:
             waiting.append(WaitingItem(ref=plan.ref, reasons=reasons))
         else:
@@ -206,7 +232,7 @@ def show(repo: RunrRepo, ref: str, *, run_id: str | None = None) -> PlanView | R
     """
     if is_run_id(ref):
         if run_id is not None:
-            raise NotFoundError("--run chooses a run of a plan; REF is already a run")
+            raise UsageError("--run chooses a run of a plan; REF is already a run")
         snapshot = get(repo, ref)
         record = ledger.read(repo).plan(snapshot.plan_ref) if snapshot.plan_ref else None
         accepted = record is not None and record.accepted_run_id == snapshot.run_id
@@ -244,6 +270,11 @@ def plan_info(space: planning.Workspace, plan: Plan) -> PlanInfo:
         content_hash=plan.content_hash,
         approval=record.approval if record is not None else None,
         changed_since_approval=space.changed_since_approval(plan),
+        lane=record.lane if record is not None else "planned",
+        holder=record.holder if record is not None else None,
+        lease_until=record.lease_until if record is not None else None,
+        line=record.line if record is not None else None,
+        lane_history=record.lane_history if record is not None else [],
         done=accepted is not None, accepted_run_id=accepted,
         summary_path=plan.summary_path if accepted and summary.is_file() else None,
         blockers=space.blockers(plan))

@@ -59,6 +59,8 @@ echo "# notes" > demo/NOTES.md
 git add demo/NOTES.md
 say git runr intervene "$run" --note "Wrote the notes by hand: the agent looped on review" \
     --cmd "python3 demo/hello.py" --commit -m "docs: notes written by hand"   # MANUAL
+say git runr progress "$run" --task 01 --state done --persona demo-agent
+say git runr progress "$run" --task 02 --state done --persona demo-agent
 say git runr run transition "$run" verifying/testing --reason "python3 demo/hello.py"
 python3 demo/hello.py > "$work/output.txt"
 say git runr artifact add "$run" "$work/output.txt"

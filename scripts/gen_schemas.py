@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, TypeAdapter
 
-from gitrunr import models, views
+from gitrunr import decide, models, verify, views
 
 SCHEMAS: dict[str, TypeAdapter[object] | type[BaseModel]] = {
     "event": models.EVENT_ADAPTER,  # type: ignore[dict-item]
@@ -33,6 +33,9 @@ SCHEMAS: dict[str, TypeAdapter[object] | type[BaseModel]] = {
     "show-run": views.RunView,
     "run-accept": views.Accepted,
     "artifacts": views.Artifacts,
+    "progress": views.ProgressReport,
+    "next": decide.NextReport,
+    "verify": verify.VerifyReport,
 }
 
 
