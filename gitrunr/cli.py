@@ -18,7 +18,14 @@ import click
 import pygit2
 
 from gitrunr import __version__
-from gitrunr.errors import CheckFailedError, ExitCode, GitError, RunrError, UsageError
+from gitrunr.errors import (
+    CheckFailedError,
+    ExitCode,
+    GitError,
+    InvalidStateError,
+    RunrError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from gitrunr.repo import RunrRepo
@@ -49,6 +56,10 @@ class RunrGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except Exception as exc:  # a bug: say so on one line; --debug shows where
+            _fail(ctx, f"internal error ({type(exc).__name__}: {exc}); this is a bug in "
+                  "gitrunr: rerun with --debug and report the traceback",
+                  ExitCode.GIT_FAILED, exc)
 
 
 def _fail(ctx: click.Context, message: str, code: int, exc: BaseException) -> NoReturn:
@@ -276,10 +287,12 @@ def run() -> None:
 @run.command("start")
 @click.argument("plan_ref", required=False)
 @click.option("--tier", help="A tier label stamped on every checkpoint (Runr-Tier).")
+@click.option("--actor", metavar="NAME", help="Who starts it (default: git's identity); a "
+              "planned plan is claimed by this actor.")
 @_output_options
 @click.pass_context
-def run_start(ctx: click.Context, plan_ref: str | None, tier: str | None, as_json: bool,
-              fmt: str | None) -> None:
+def run_start(ctx: click.Context, plan_ref: str | None, tier: str | None, actor: str | None,
+              as_json: bool, fmt: str | None) -> None:
     """Start a run of PLAN_REF (or an ad hoc run) and make it this worktree's active run;
     print its id.
 
@@ -292,7 +305,8 @@ def run_start(ctx: click.Context, plan_ref: str | None, tier: str | None, as_jso
     from gitrunr import runs
 
     fmt = _format(as_json, fmt)
-    snapshot = runs.start(_open(ctx), tier=tier, plan=plan_ref)
+    who = _actor(ctx, actor, False, None) if actor is not None else None
+    snapshot = runs.start(_open(ctx), tier=tier, plan=plan_ref, actor=who)
     if fmt != "text":
         _emit_doc(snapshot, fmt)
         return
@@ -307,16 +321,19 @@ def run_start(ctx: click.Context, plan_ref: str | None, tier: str | None, as_jso
 @click.option("--outcome", type=click.Choice(["passed", "failed", "aborted"]), required=True,
               help="How the run ended.")
 @click.option("--reason", help="Why, in a line (kept with the state change).")
+@click.option("--actor", metavar="NAME", help="Who (default: git's identity).")
 @_output_options
 @click.pass_context
 def run_finish(ctx: click.Context, run_id: str | None, outcome: str, reason: str | None,
-               as_json: bool, fmt: str | None) -> None:
+               actor: str | None, as_json: bool, fmt: str | None) -> None:
     """Finish RUN_ID (default: this worktree's active run) with an outcome: its state
     becomes finalized/OUTCOME, from active or verifying."""
     from gitrunr import runs
 
     fmt = _format(as_json, fmt)
-    snapshot = runs.finish(_open(ctx), run_id, outcome, reason=reason)  # type: ignore[arg-type]
+    who = _actor(ctx, actor, False, None) if actor is not None else None
+    snapshot = runs.finish(_open(ctx), run_id, outcome,  # type: ignore[arg-type]
+                           reason=reason, actor=who)
     if fmt != "text":
         _emit_doc(snapshot, fmt)
         return
@@ -355,10 +372,11 @@ def run_show(ctx: click.Context, run_id: str, as_json: bool) -> None:
 @click.argument("run_id", metavar="RUN")
 @click.argument("state")
 @click.option("--reason", help="Why, in a line (kept with the state change).")
+@click.option("--actor", metavar="NAME", help="Who (default: git's identity).")
 @_output_options
 @click.pass_context
 def run_transition(ctx: click.Context, run_id: str, state: str, reason: str | None,
-                   as_json: bool, fmt: str | None) -> None:
+                   actor: str | None, as_json: bool, fmt: str | None) -> None:
     """Move RUN to STATE, recording who, when and why (docs/runs.md).
 
     \b
@@ -371,7 +389,8 @@ def run_transition(ctx: click.Context, run_id: str, state: str, reason: str | No
     from gitrunr import runs
 
     fmt = _format(as_json, fmt)
-    snapshot = runs.transition(_open(ctx), run_id, state, reason=reason)
+    who = _actor(ctx, actor, False, None) if actor is not None else None
+    snapshot = runs.transition(_open(ctx), run_id, state, reason=reason, actor=who)
     if fmt != "text":
         _emit_doc(snapshot, fmt)
         return
@@ -381,16 +400,18 @@ def run_transition(ctx: click.Context, run_id: str, state: str, reason: str | No
 @run.command("step")
 @click.argument("run_id", metavar="RUN")
 @click.argument("step")
+@click.option("--actor", metavar="NAME", help="Who (default: git's identity).")
 @_output_options
 @click.pass_context
-def run_step(ctx: click.Context, run_id: str, step: str, as_json: bool,
+def run_step(ctx: click.Context, run_id: str, step: str, actor: str | None, as_json: bool,
              fmt: str | None) -> None:
     """Set RUN's current step to STEP; the first time a step is reached is kept
     (step_timestamps), a later return to it does not change that time."""
     from gitrunr import runs
 
     fmt = _format(as_json, fmt)
-    snapshot = runs.step(_open(ctx), run_id, step)
+    who = _actor(ctx, actor, False, None) if actor is not None else None
+    snapshot = runs.step(_open(ctx), run_id, step, actor=who)
     if fmt != "text":
         _emit_doc(snapshot, fmt)
         return
@@ -449,6 +470,238 @@ def plan_approve(ctx: click.Context, plan_ref: str, reason: str | None, as_json:
         return
     what = "approved" if written else "already approved as it stands"
     click.echo(f"{found.ref} {what} (content {found.content_hash[:12]})")
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+def _actor(ctx: click.Context, actor: str | None, force: bool, reason: str | None) -> str:
+    """``--actor``, else git's identity; ``--force`` needs both named (seed 004)."""
+    if force and (actor is None or not (reason or "").strip()):
+        raise UsageError("--force needs --actor and --reason: a forced move says who and why")
+    if actor is not None:
+        if not actor.strip() or "\n" in actor:
+            raise UsageError("--actor must be one non-empty line")
+        return actor
+    from gitrunr import ledger
+    from gitrunr.repo import open_repo
+
+    return ledger.actor(open_repo(ctx.find_root().params.get("directory")).git)
+
+
+def _lane_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--force", is_flag=True,
+                     help="Move a done or canceled plan (needs --actor and --reason).")(f)
+    f = click.option("--review-ref", metavar="REF",
+                     help="The review this move answers (a URL, a PR, a comment id).")(f)
+    f = click.option("--evidence", multiple=True, metavar="TEXT",
+                     help="What shows the work is done: a test run, a report (repeatable).")(f)
+    f = click.option("--reason", help="Why, in a line.")(f)
+    f = click.option("--actor", metavar="NAME",
+                     help="Who moves it (default: git's user.name <user.email>).")(f)
+    return _output_options(f)
+
+
+def _print_lane(record: Any, fmt: str) -> None:
+    if fmt != "text":
+        _emit_doc(record, fmt)
+        return
+    last = record.lane_history[-1]
+    by = f" by {last.actor}" + (" (forced)" if last.forced else "")
+    click.echo(f"{record.plan_ref}: {last.from_lane} → {last.to_lane} ({last.verb}{by})")
+
+
+@cli.command()
+@click.argument("plan_ref")
+@click.option("--lease", metavar="DURATION", help="The claim lapses after this long (30m, "
+              "2h, 1d); then another actor can --steal it.")
+@click.option("--steal", is_flag=True, help="Take over a claim whose lease has lapsed.")
+@_lane_options
+@click.pass_context
+def claim(ctx: click.Context, plan_ref: str, lease: str | None, steal: bool, actor: str | None,
+          reason: str | None, evidence: tuple[str, ...], review_ref: str | None, force: bool,
+          as_json: bool, fmt: str | None) -> None:
+    """Claim PLAN_REF for --actor: planned → claimed.
+
+    A compare-and-swap: when many actors claim one plan at once, exactly one wins and
+    the others are refused (exit 5) with the holder's name.
+    """
+    from gitrunr import lifecycle
+
+    fmt = _format(as_json, fmt)
+    who = _actor(ctx, actor, force, reason)
+    duration = lifecycle.parse_lease(lease) if lease is not None else None
+    record = lifecycle.claim(_open(ctx), plan_ref, actor=who, lease=duration, steal=steal,
+                             force=force, reason=reason)
+    _print_lane(record, fmt)
+
+
+def _lane_command(name: str, verb: str, summary: str) -> None:
+    @cli.command(name, help=summary)
+    @click.argument("ref", metavar="PLAN_OR_RUN")
+    @_lane_options
+    @click.pass_context
+    def command(ctx: click.Context, ref: str, actor: str | None, reason: str | None,
+                evidence: tuple[str, ...], review_ref: str | None, force: bool, as_json: bool,
+                fmt: str | None) -> None:
+        from gitrunr import lifecycle
+
+        fmt = _format(as_json, fmt)
+        who = _actor(ctx, actor, force, reason)
+        record, _ = lifecycle.transition(
+            _open(ctx), ref, verb, actor=who, reason=reason,  # type: ignore[arg-type]
+            evidence=evidence, review_ref=review_ref, force=force)
+        _print_lane(record, fmt)
+
+
+_lane_command("submit", "ready_for_review", """Submit a plan's run for review: in_progress →
+for_review.
+
+Needs every task of the run's exec status done (`git runr progress`) and evidence
+(--evidence, or the run's artifacts). An active run goes to verifying/testing.""")
+_lane_command("request-changes", "changes_requested", """Send the work back: for_review →
+in_progress. Needs --review-ref; the run goes back to active.""")
+_lane_command("replan", "replan", """Back to planning: for_review → planned. Needs
+--review-ref; the plan's open runs end as aborted and the claim is released.""")
+_lane_command("reassign", "reassign", """Give the work up for someone else: in_progress →
+planned. Needs --reason; open runs end as aborted and the claim is released.""")
+_lane_command("block", "block", """Block a plan: planned, claimed, in_progress or
+for_review → blocked. Needs --reason.""")
+_lane_command("unblock", "unblock", """Unblock a plan: blocked → in_progress.""")
+_lane_command("cancel", "cancel", """Cancel a plan (terminal): any open lane → canceled;
+its open runs end as aborted.""")
+
+
+@cli.command()
+@click.argument("ref", metavar="PLAN_OR_RUN")
+@_lane_options
+@click.pass_context
+def approve(ctx: click.Context, ref: str, actor: str | None, reason: str | None,
+            evidence: tuple[str, ...], review_ref: str | None, force: bool, as_json: bool,
+            fmt: str | None) -> None:
+    """Approve the work under review: for_review → done.
+
+    Needs done evidence (--evidence) and a run that passed (verifying/passed or
+    finalized/passed). The run becomes the plan's accepted run and NN-SUMMARY.md is
+    written from it, as `git runr run accept` does. (`git runr plan approve` approves a
+    plan's text, before any run.)
+    """
+    from gitrunr import lifecycle, runs, views
+
+    fmt = _format(as_json, fmt)
+    who = _actor(ctx, actor, force, reason)
+    repo = _open(ctx)
+    space, plan, run = lifecycle.resolve(repo, ref)
+    if not any(e.strip() for e in evidence):
+        raise InvalidStateError(f"approve of {plan.ref} needs done evidence (--evidence)")
+    subject = lifecycle.under_review(space, plan, run)
+    snapshot, record, path = runs.accept(repo, subject.run_id, reason=reason,
+                                         evidence=evidence, actor=who, via_accept=False,
+                                         force=force)
+    rel = path.relative_to(repo.require_worktree()).as_posix()
+    if fmt != "text":
+        _emit_doc(views.Accepted(run=snapshot, plan=record, summary_path=rel), fmt)
+        return
+    _print_lane(record, fmt)
+    click.echo(f"run {snapshot.run_id} accepted; wrote {rel}")
+
+
+@cli.command("next")
+@click.option("--actor", metavar="NAME", help="Whose next move (default: git's identity).")
+@_output_options
+@click.pass_context
+def next_(ctx: click.Context, actor: str | None, as_json: bool, fmt: str | None) -> None:
+    """Recommend what to do next, from ready plans, claims, leases, reviews and blocked
+    work. Changes nothing: the lifecycle commands do."""
+    from gitrunr import decide
+
+    fmt = _format(as_json, fmt)
+    report = decide.next_actions(_open(ctx), _actor(ctx, actor, False, None))
+    if fmt != "text":
+        _emit_doc(report, fmt)
+        return
+    if not report.recommendations:
+        click.echo("nothing to do: no ready plan, claim, review or blocked work")
+    for n, rec in enumerate(report.recommendations):
+        mark = "→" if n == 0 else " "
+        click.echo(f"{mark} {rec.action:<8} {rec.plan_ref}: {rec.reason}\n           "
+                   f"{rec.command}")
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--task", required=True, help="The task (its id in the plan: 01, 02, ...).")
+@click.option("--percent", type=click.IntRange(0, 100), help="How far it is, 0-100.")
+@click.option("--state", type=click.Choice(["pending", "in_progress", "done", "failed",
+                                            "blocked"]), help="Its state.")
+@click.option("--note", help="A note, in a line (for blocked: what blocks it).")
+@click.option("--persona", metavar="ID", help="The agent persona writing the update.")
+@click.option("--actor", metavar="NAME", help="Who (default: git's identity).")
+@_output_options
+@click.pass_context
+def progress(ctx: click.Context, run_id: str, task: str, percent: int | None,
+             state: str | None, note: str | None, persona: str | None, actor: str | None,
+             as_json: bool, fmt: str | None) -> None:
+    """Update one task's progress in RUN's exec status (seed 003).
+
+    Only that task changes; completion, pass/fail counts and blockers are derived.
+    Each update names the previous one's hash (a chain per run) and is signed when
+    user.signingkey is configured. A finalized run's exec status is frozen (exit 5).
+    """
+    from gitrunr import progress as exec_status
+    from gitrunr import views
+
+    fmt = _format(as_json, fmt)
+    snapshot = exec_status.update(_open(ctx), run_id, task, percent=percent, state=state,
+                                  note=note, persona=persona,
+                                  actor=_actor(ctx, actor, False, None))
+    if fmt != "text":
+        _emit_doc(views.ProgressReport(run_id=run_id, exec_status=snapshot.exec_status), fmt)
+        return
+    s = snapshot.exec_status
+    mine = next(t for t in s.tasks if t.task == task)
+    click.echo(f"{run_id} task {task}: {mine.state} {mine.percent}% (run {s.completion}% "
+               f"complete, {s.passed} done, {s.failed} failed, {len(s.blockers)} blocked)")
+
+
+@cli.command("verify")
+@click.argument("run_id", metavar="[RUN]", required=False)
+@_output_options
+@click.pass_context
+def verify_cmd(ctx: click.Context, run_id: str | None, as_json: bool, fmt: str | None) -> None:
+    """Check the ledger's integrity (or one run's); exit 1 naming what is wrong.
+
+    \b
+    ref        refs/runr/ledger only moved forward (no forced update in its reflog)
+    history    event files only added, never changed or removed; commit signatures
+    snapshots  every run.json and plan.json equals the replay of its events
+    chains     each run's progress updates chain by hash; their signatures
+    frozen     nothing changed a run after it was finalized
+    plans      approved plans unchanged since their approval
+    """
+    from gitrunr import verify
+    from gitrunr.runs import validate_run_id
+
+    fmt = _format(as_json, fmt)
+    if run_id is not None:
+        validate_run_id(run_id)
+    report = verify.verify(_open(ctx), run_id)
+    if fmt != "text":
+        _emit_doc(report, fmt)
+    else:
+        c = report.counts
+        click.echo(f"verify {report.scope} at {report.ledger[:12] if report.ledger else '(none)'}"
+                   f": {c.commits} commits ({c.signed_commits} signed), {c.runs} runs, "
+                   f"{c.plans} plans, {c.events} events, {c.updates} progress updates "
+                   f"({c.signed_updates} signed)")
+        for check in report.checks:
+            click.echo(f"  {'✓' if check.ok else '✗'} {check.name}")
+            for problem in check.problems:
+                click.echo(f"      {problem}")
+    if not report.ok:
+        bad = sum(len(c.problems) for c in report.checks)
+        raise CheckFailedError(f"the ledger failed verification: {bad} problem(s), listed "
+                               "above")
 
 
 # --------------------------------------------------------------------------- plans & runs
@@ -612,6 +865,34 @@ def artifact_list(ctx: click.Context, run_id: str, as_json: bool, fmt: str | Non
                    f"{a.added_at.isoformat(timespec='seconds')}")
 
 
+# --------------------------------------------------------------------------- checkpoint
+
+
+@cli.command()
+@click.option("-m", "--message", "messages", multiple=True, required=True, metavar="MSG",
+              help="What was done: the subject (more -m add paragraphs, as with git commit).")
+@click.option("--task", metavar="T", help="The plan task (01, 1 or task-01): the subject's "
+              "scope, type(task-01): MSG.")
+@click.option("--type", "type_", type=click.Choice(["feat", "fix", "docs", "test", "refactor",
+              "chore", "perf", "build", "ci", "style"]), default="feat", show_default=True,
+              help="The subject's type.")
+@click.option("-a", "--all", "all_", is_flag=True,
+              help="Commit all changed tracked files, like git commit -a.")
+@click.pass_context
+def checkpoint(ctx: click.Context, messages: tuple[str, ...], task: str | None, type_: str,
+               all_: bool) -> None:
+    """Commit the staged changes as a checkpoint of this worktree's active run.
+
+    The subject is written as type(task-NN): MSG (docs/conventions.md); a MSG already
+    in type(scope): form is kept. git commit runs with the hooks, which stamp the Runr
+    trailers and record the checkpoint. Prints the short sha and the checkpoint id.
+    """
+    from gitrunr.checkpoint import checkpoint as make
+
+    result = make(_open(ctx), list(messages), type_=type_, task=task, all_=all_)
+    click.echo(f"{result.short_sha} {result.checkpoint_id} {result.subject}")
+
+
 # --------------------------------------------------------------------------- intervene
 
 
@@ -656,6 +937,21 @@ def intervene(ctx: click.Context, run_id: str, note: str, commands: tuple[str, .
 # --------------------------------------------------------------------------- audit
 
 
+def _provenance_text(good: int, total: int) -> str:
+    """``good`` of ``total`` in percent with one decimal, rounded down (so a share just
+    under a --fail-under threshold never prints as the threshold); 100.0 for none."""
+    tenths = good * 1000 // total if total else 1000
+    return f"{tenths // 10}.{tenths % 10}"
+
+
+def _reaches(good: int, total: int, pct: float) -> bool:
+    """Whether ``good`` of ``total`` is at least ``pct`` percent, exactly (``0.1`` is
+    read as written, not as the nearest binary float). An empty range passes."""
+    from fractions import Fraction
+
+    return good * 100 >= Fraction(str(pct)) * total
+
+
 @cli.command()
 @click.argument("revision_range", required=False, metavar="[RANGE]")
 @click.option("--range", "range_option", metavar="RANGE", hidden=True,
@@ -665,12 +961,18 @@ def intervene(ctx: click.Context, run_id: str, note: str, commands: tuple[str, .
               "(schema: docs/json.md).")
 @click.option("--strict", is_flag=True,
               help="Exit 1 when any commit is GAP or UNVERIFIED (for CI).")
+@click.option("--fail-under", "fail_under", type=click.FloatRange(0, 100), metavar="PCT",
+              help="Exit 1 when under PCT percent of the commits have provenance (RUNR or "
+                   "MANUAL); an empty range passes (for CI).")
 @click.option("--first-parent", is_flag=True, help="Follow only the first parent of merges.")
 @click.option("--no-merges", is_flag=True, help="Leave merge commits out.")
+@click.option("--html", "html", type=click.Path(dir_okay=False, path_type=Path),
+              metavar="FILE", help="Also write the timeline to FILE as one self-contained "
+              "HTML page (for CI to publish; docs/api.md).")
 @click.pass_context
 def audit(ctx: click.Context, revision_range: str | None, range_option: str | None,
-          since: str | None, as_json: bool, strict: bool, first_parent: bool,
-          no_merges: bool) -> None:
+          since: str | None, as_json: bool, strict: bool, fail_under: float | None,
+          first_parent: bool, no_merges: bool, html: Path | None) -> None:
     """Classify every commit of RANGE as RUNR, MANUAL, UNVERIFIED or GAP.
 
     \b
@@ -680,27 +982,37 @@ def audit(ctx: click.Context, revision_range: str | None, range_option: str | No
     GAP         no provenance at all
 
     RANGE is any git revision range (main~50..main, v1.0..HEAD, HEAD); the default
-    is all of HEAD's history.
+    is all of HEAD's history. --strict and --fail-under gate CI (docs/ci.md).
     """
     from gitrunr import render
     from gitrunr.audit import Audit
 
     if revision_range is not None and range_option is not None:
         raise click.UsageError("give RANGE once, as an argument or with --range")
+    if fail_under is not None and fail_under != fail_under:  # FloatRange lets nan through
+        raise click.BadParameter("nan is not a percentage (0 to 100).",
+                                 param_hint="'--fail-under'")
     spec = revision_range if revision_range is not None else range_option
-    run = Audit(_open(ctx), spec, since=since, first_parent=first_parent,
-                no_merges=no_merges)
+    repo = _open(ctx)
+    run = Audit(repo, spec, since=since, first_parent=first_parent, no_merges=no_merges)
+    kept: list[Any] = []  # with --html: the entries, for the page written at the end
+    entries = run.entries
+    if html is not None:
+        from gitrunr import timeline_html
+
+        entries = timeline_html.keeping(run.entries, kept)
     # Streamed as the commits come, in blocks: memory stays flat over any range.
     out = sys.stdout
+    check = strict or fail_under is not None
     bad: list[str] = []
     block: list[str] = []
     if as_json:
         out.write(f'{{"schema_version": 1, "range": {json.dumps(run.range)}, "commits": [')
         separator = "\n"
-        for entry in run.entries:
+        for entry in entries:
             block.append(separator + entry.json_text())
             separator = ",\n"
-            if strict and entry.class_ in ("GAP", "UNVERIFIED"):
+            if check and entry.class_ in ("GAP", "UNVERIFIED"):
                 bad.append(f"{entry.short_sha} ({entry.class_})")
             if len(block) >= 1000:
                 out.write("".join(block))
@@ -714,23 +1026,41 @@ def audit(ctx: click.Context, revision_range: str | None, range_option: str | No
         if color:
             style = lambda text, fg: click.style(text, fg=fg, bold=fg != "yellow")  # noqa: E731
         out.write("\n".join(render.timeline_head(run.range)) + "\n")
-        for entry in run.entries:
+        for entry in entries:
             block.extend(render.entry_lines(entry, style))
-            if strict and entry.class_ in ("GAP", "UNVERIFIED"):
+            if check and entry.class_ in ("GAP", "UNVERIFIED"):
                 bad.append(f"{entry.short_sha} ({entry.class_})")
             if len(block) >= 2000:
                 out.write("\n".join(block) + "\n")
                 block.clear()
         summary = run.summary
         block.extend(render.timeline_tail(summary, empty=summary.total == 0))
+        good = summary.RUNR + summary.MANUAL
+        block.append(f"  Provenance: {_provenance_text(good, summary.total)}% "
+                     f"({good} of {summary.total})")
         out.write("\n".join(block) + "\n")
     out.flush()
+    if html is not None:
+        timeline_html.write(html, timeline_html.render(repo, run.range, kept, run.summary,
+                                                       run.skipped))
+        click.echo(f"timeline written to {html}", err=True)
     for skipped in run.skipped:
         click.echo(f"warning: skipped {skipped}", err=True)
-    if strict and bad:
+    total = run.summary.total
+    good = run.summary.RUNR + run.summary.MANUAL
+    under = fail_under is not None and not _reaches(good, total, fail_under)
+    if (strict and bad) or under:
         more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
-        raise CheckFailedError(f"{len(bad)} of {run.summary.total} commits lack verified "
-                               f"provenance: {', '.join(bad[:10])}{more}")
+        pct = _provenance_text(good, total)
+        if under and strict:
+            reason = (f"{len(bad)} of {total} commits lack verified provenance (--strict), "
+                      f"and {pct}% have provenance, under --fail-under {fail_under:g}")
+        elif under:
+            reason = (f"{pct}% of {total} commits have provenance, "
+                      f"under --fail-under {fail_under:g}")
+        else:
+            reason = f"{len(bad)} of {total} commits lack verified provenance"
+        raise CheckFailedError(f"{reason}: {', '.join(bad[:10])}{more}")
 
 
 # --------------------------------------------------------------------------- sync
@@ -794,6 +1124,39 @@ def notes_rebuild(ctx: click.Context, as_json: bool) -> None:
         return
     click.echo(f"refs/notes/runr rebuilt from {result.runs} run(s): {result.notes} note(s) "
                f"(there were {result.previous_notes})")
+
+
+# --------------------------------------------------------------------------- serve
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback needs a token.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port to listen on (0: any free port).")
+@click.option("--token", envvar="RUNR_API_TOKEN", metavar="TOKEN",
+              help="Require `Authorization: Bearer TOKEN` on every request "
+                   "(default: $RUNR_API_TOKEN).")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, token: str | None) -> None:
+    """Serve this repository's records over a JSON API, and the audit timeline.
+
+    \b
+    /                  the audit timeline page (?range=A..B)
+    /runs              POST starts a run; GET lists them (?limit=&offset=&plan=)
+    /runs/RUN          GET the run; PATCH its status and current_step
+    /plans, /ready     what `git runr status` and `git runr ready` print
+    /audit?range=A..B  what `git runr audit --json` prints
+    /openapi.json      the schema
+
+    Writes go through the same ledger as the CLI. Listens on 127.0.0.1; any other
+    address needs a token. See docs/api.md.
+    """
+    from gitrunr import api
+
+    workdir = _open(ctx).require_worktree()
+    api.serve(workdir, host=host, port=port, token=token,
+              echo=lambda line: click.echo(line, err=True))
 
 
 # --------------------------------------------------------------------------- flush
