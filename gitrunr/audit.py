@@ -330,6 +330,9 @@ class Entry:
     links: list[AuditLink] = field(default_factory=list)
     reason: str | None = None
     note: str | None = None
+    #: For RUNR: ``passed`` or ``failed`` when evidence was recorded at this commit
+    #: (the last one counts), else None (docs/workflow.md).
+    evidence: str | None = None
 
     @property
     def short_sha(self) -> str:
@@ -359,7 +362,7 @@ class Entry:
                        "checkpoint_id": link.checkpoint_id,
                        "intervention_id": link.intervention_id, "linked": link.linked}
                       for link in self.links],
-            "reason": self.reason, "note": self.note,
+            "reason": self.reason, "note": self.note, "evidence": self.evidence,
         }
 
 
@@ -367,7 +370,8 @@ class Entry:
 _GAP_JSON = ('{{"sha": "{sha}", "short_sha": "{short_sha}", "subject": {subject}, '
              '"author": {author}, "committed_at": "{committed_at}", "class": "GAP", '
              '"run_id": null, "checkpoint_id": null, "intervention_id": null, "tier": null, '
-             '"linked": null, "links": [], "reason": {reason}, "note": null}}')
+             '"linked": null, "links": [], "reason": {reason}, "note": null, '
+             '"evidence": null}}')
 #: A str as a JSON string, non-ASCII kept (the C encoder behind ``json.dumps``).
 _json_str = json.JSONEncoder(ensure_ascii=False).encode
 
@@ -440,6 +444,15 @@ def classify(records: _Ledger, commit: Walked) -> Entry:
     if first is not None and first.intervention_id and snapshot is not None:
         note_text = next((i.note.split("\n", 1)[0] for i in snapshot.interventions
                           if i.intervention_id == first.intervention_id), None)
+    evidence = None
+    if cls == "RUNR" and snapshot is not None and snapshot.evidence and first is not None:
+        shas = {sha}
+        for cp in snapshot.checkpoints:
+            if cp.checkpoint_id == first.checkpoint_id:
+                shas.update((cp.sha, *cp.previous_shas))
+        for ev in snapshot.evidence:  # in the order recorded: the last one counts
+            if ev.head in shas:
+                evidence = "passed" if ev.exit_code == 0 else "failed"
     return Entry(
         sha, subject, commit.author, commit.committed, cls, run_id=run_id,
         checkpoint_id=first.checkpoint_id if first else None,
@@ -447,6 +460,7 @@ def classify(records: _Ledger, commit: Walked) -> Entry:
         tier=snapshot.tier if snapshot else None,
         linked=first.linked if first else None, links=links,
         reason="; ".join(problems.values()) if cls == "UNVERIFIED" else None, note=note_text,
+        evidence=evidence,
     )
 
 

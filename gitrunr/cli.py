@@ -215,6 +215,108 @@ def init(ctx: click.Context, mode: str | None, no_hooks: bool, fetch_refspecs: b
         click.echo(f"Next: commit {rel}, then `git runr run start`.")
 
 
+# --------------------------------------------------------------------------- config
+
+
+@cli.group("config", cls=RunrGroup, context_settings=CONTEXT)
+def config_group() -> None:
+    """Read and change .runr/runr.toml one key at a time (dotted: workflow.mode).
+
+    \b
+    Keys: workflow.mode (flow|ledger), workflow.review_loop_threshold,
+    plans.root, evidence.redact (a JSON list of regexes), evidence.tail_bytes,
+    evidence.max_log_bytes. An unknown key or a bad value is refused, naming the key,
+    and nothing is written.
+    """
+
+
+def _config_text(value: Any) -> str:
+    """A value as `config get` prints it: a string as is, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _config_workdir(ctx: click.Context) -> Path:
+    return _open(ctx, flush=False).require_worktree()
+
+
+def _print_change(change: Any, workdir: Path, as_json: bool, verb: str) -> None:
+    if as_json:
+        _emit_json(change.to_json())
+        return
+    rel = change.path.relative_to(workdir)
+    value, old = _config_text(change.value), _config_text(change.old)
+    if not change.changed:
+        why = f"is not set in {rel}" if verb == "unset" else f"is already {value}"
+        click.echo(f"{change.key} {why}; nothing written")
+    elif verb == "unset":
+        click.echo(f"{change.key} removed from {rel}: now {value}, the default (was {old})")
+    else:
+        click.echo(f"{change.key} = {value} in {rel} (was {old})"
+                   f"{'; the file was created' if change.created else ''}")
+
+
+@config_group.command("get")
+@click.argument("key")
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"key", "value", "default"} as JSON (default: not set in the file).')
+@click.pass_context
+def config_get(ctx: click.Context, key: str, as_json: bool) -> None:
+    """Print KEY's value (the file's, else the default): text as is, lists as JSON."""
+    from gitrunr import config
+
+    setting = config.get_value(_config_workdir(ctx), key)
+    if as_json:
+        _emit_json(setting.to_json())
+    else:
+        click.echo(_config_text(setting.value))
+
+
+@config_group.command("set")
+@click.argument("key")
+@click.argument("value")
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+@click.pass_context
+def config_set(ctx: click.Context, key: str, value: str, as_json: bool) -> None:
+    """Set KEY to VALUE in .runr/runr.toml, keeping the rest of the file.
+
+    VALUE is an integer for a number, a JSON list for a list
+    ('["(?i)token-[a-z0-9]+"]'), the text itself otherwise. The whole file is
+    validated before it is written (atomically); the same value writes nothing.
+    """
+    from gitrunr import config
+
+    workdir = _config_workdir(ctx)
+    _print_change(config.set_value(workdir, key, value), workdir, as_json, "set")
+
+
+@config_group.command("unset")
+@click.argument("key")
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+@click.pass_context
+def config_unset(ctx: click.Context, key: str, as_json: bool) -> None:
+    """Remove KEY from .runr/runr.toml: it takes its default again."""
+    from gitrunr import config
+
+    workdir = _config_workdir(ctx)
+    _print_change(config.unset_value(workdir, key), workdir, as_json, "unset")
+
+
+@config_group.command("list")
+@click.option("--json", "as_json", is_flag=True,
+              help='Print a list of {"key", "value", "default"} as JSON.')
+@click.pass_context
+def config_list(ctx: click.Context, as_json: bool) -> None:
+    """Every key with its value, marked (default) when the file does not set it."""
+    from gitrunr import config
+
+    settings = config.list_values(_config_workdir(ctx))
+    if as_json:
+        _emit_json([s.to_json() for s in settings])
+        return
+    for s in settings:
+        click.echo(f"{s.key} = {_config_text(s.value)}{'  (default)' if s.default else ''}")
+
+
 # --------------------------------------------------------------------------- hooks
 
 
@@ -289,10 +391,12 @@ def run() -> None:
 @click.option("--tier", help="A tier label stamped on every checkpoint (Runr-Tier).")
 @click.option("--actor", metavar="NAME", help="Who starts it (default: git's identity); a "
               "planned plan is claimed by this actor.")
+@click.option("--mode", type=click.Choice(["flow", "ledger"]),
+              help="The run's own workflow mode (default: .runr/runr.toml's).")
 @_output_options
 @click.pass_context
 def run_start(ctx: click.Context, plan_ref: str | None, tier: str | None, actor: str | None,
-              as_json: bool, fmt: str | None) -> None:
+              mode: str | None, as_json: bool, fmt: str | None) -> None:
     """Start a run of PLAN_REF (or an ad hoc run) and make it this worktree's active run;
     print its id.
 
@@ -306,7 +410,8 @@ def run_start(ctx: click.Context, plan_ref: str | None, tier: str | None, actor:
 
     fmt = _format(as_json, fmt)
     who = _actor(ctx, actor, False, None) if actor is not None else None
-    snapshot = runs.start(_open(ctx), tier=tier, plan=plan_ref, actor=who)
+    snapshot = runs.start(_open(ctx), tier=tier, plan=plan_ref, actor=who,
+                          mode=mode)  # type: ignore[arg-type]
     if fmt != "text":
         _emit_doc(snapshot, fmt)
         return
@@ -554,11 +659,48 @@ def _lane_command(name: str, verb: str, summary: str) -> None:
         _print_lane(record, fmt)
 
 
-_lane_command("submit", "ready_for_review", """Submit a plan's run for review: in_progress →
-for_review.
+@cli.command()
+@click.argument("ref", metavar="PLAN_OR_RUN")
+@click.option("--integrate/--no-integrate", default=None,
+              help="Land the run's commits on its target branch (default: in ledger mode).")
+@click.option("--target", metavar="BRANCH", help="With --integrate: the branch to land on "
+              "(default: the plan's target_branch, else the default branch).")
+@_lane_options
+@click.pass_context
+def submit(ctx: click.Context, ref: str, integrate: bool | None, target: str | None,
+           actor: str | None, reason: str | None, evidence: tuple[str, ...],
+           review_ref: str | None, force: bool, as_json: bool, fmt: str | None) -> None:
+    """Submit a run: for review (in_progress → for_review) and, with --integrate, onto
+    its target branch.
 
-Needs every task of the run's exec status done (`git runr progress`) and evidence
-(--evidence, or the run's artifacts). An active run goes to verifying/testing.""")
+    \b
+    Review: needs every task of the run's exec status done (`git runr progress`) and
+    evidence (--evidence, or the run's artifacts); an active run goes to
+    verifying/testing. Integration (docs/workflow.md): up to date, fast-forward, or a
+    rebase of the commits the target lacks; a conflict changes nothing and names the
+    paths. In ledger mode this is the only way a run's work lands.
+    """
+    from gitrunr import submit as submitting
+    from gitrunr import views
+
+    fmt = _format(as_json, fmt)
+    if force:
+        raise UsageError("submit has no forced form: reopen the plan first")
+    done = submitting.submit(_open(ctx), ref, actor=_actor(ctx, actor, False, None),
+                             evidence=evidence, reason=reason, integrate_commits=integrate,
+                             target=target)
+    if fmt != "text":
+        integrated = views.Integration.model_validate(
+            vars(done.integrated)) if done.integrated else None
+        _emit_doc(views.SubmitReport(run=done.run, plan=done.plan, integrated=integrated), fmt)
+        return
+    if done.plan is not None:
+        _print_lane(done.plan, fmt)
+    if done.integrated is not None:
+        i = done.integrated
+        click.echo(f"{i.target}: {i.method}, {len(i.commits)} commit(s), now at {i.new[:12]}")
+
+
 _lane_command("request-changes", "changes_requested", """Send the work back: for_review →
 in_progress. Needs --review-ref; the run goes back to active.""")
 _lane_command("replan", "replan", """Back to planning: for_review → planned. Needs
@@ -702,6 +844,190 @@ def verify_cmd(ctx: click.Context, run_id: str | None, as_json: bool, fmt: str |
         bad = sum(len(c.problems) for c in report.checks)
         raise CheckFailedError(f"the ledger failed verification: {bad} problem(s), listed "
                                "above")
+
+
+# --------------------------------------------------------------------------- workflow
+
+
+@run.command("stop")
+@click.argument("run_id", metavar="RUN")
+@click.option("--reason", required=True, help="Why it stops (a timeout, a person's call).")
+@_output_options
+@click.pass_context
+def run_stop(ctx: click.Context, run_id: str, reason: str, as_json: bool,
+             fmt: str | None) -> None:
+    """Stop RUN (seed 002: STOPPED). In ledger mode only resume, bundle, submit and
+    escalate are allowed then; in flow mode work by hand leaves a trail."""
+    from gitrunr import workflow
+
+    fmt = _format(as_json, fmt)
+    snapshot = workflow.stop(_open(ctx), run_id, reason)
+    if fmt != "text":
+        _emit_doc(snapshot, fmt)
+        return
+    click.echo(f"run {run_id} is stopped: {reason}")
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--reason", help="What changed, in a line.")
+@_output_options
+@click.pass_context
+def resume(ctx: click.Context, run_id: str, reason: str | None, as_json: bool,
+           fmt: str | None) -> None:
+    """Resume a stopped RUN: back to active ("edit task → resume", seed 002)."""
+    from gitrunr import workflow
+
+    fmt = _format(as_json, fmt)
+    snapshot = workflow.resume(_open(ctx), run_id, reason)
+    if fmt != "text":
+        _emit_doc(snapshot, fmt)
+        return
+    click.echo(f"run {run_id} is active again")
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--reason", required=True, help="What the person should look at.")
+@_output_options
+@click.pass_context
+def escalate(ctx: click.Context, run_id: str, reason: str, as_json: bool,
+             fmt: str | None) -> None:
+    """Hand a stopped RUN to a person (recorded; the run stays stopped)."""
+    from gitrunr import workflow
+
+    fmt = _format(as_json, fmt)
+    snapshot = workflow.escalate(_open(ctx), run_id, reason)
+    if fmt != "text":
+        _emit_doc(snapshot, fmt)
+        return
+    click.echo(f"run {run_id} escalated: {reason}")
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def bundle(ctx: click.Context, run_id: str, file: Path) -> None:
+    """Write RUN's commits (its base to its newest commit) to FILE as a git bundle, for
+    someone else to pick up (`git fetch FILE`)."""
+    from gitrunr import workflow
+
+    commits = workflow.bundle(_open(ctx), run_id, str(file.resolve()))
+    click.echo(f"{file}: {len(commits)} commit(s) of run {run_id}")
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--request", required=True, help="What the reviewer asked for.")
+@_output_options
+@click.pass_context
+def review(ctx: click.Context, run_id: str, request: str, as_json: bool,
+           fmt: str | None) -> None:
+    """Record a review request for RUN; when the same request comes back
+    review_loop_threshold times (config; default 3), the run stops with
+    review_loop_detected and a diagnosis (`git runr diagnose RUN`)."""
+    from gitrunr import workflow
+
+    fmt = _format(as_json, fmt)
+    snapshot, stopped = workflow.review(_open(ctx), run_id, request)
+    if fmt != "text":
+        _emit_doc(snapshot, fmt)
+    elif stopped:
+        click.echo(f"run {run_id} stopped: review_loop_detected "
+                   f"({snapshot.diagnosis.loop_count if snapshot.diagnosis else '?'} times the "
+                   f"same request); `git runr diagnose {run_id}` says what to do")
+    else:
+        click.echo(f"review request {len(snapshot.reviews)} recorded for run {run_id}")
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@_output_options
+@click.pass_context
+def diagnose(ctx: click.Context, run_id: str, as_json: bool, fmt: str | None) -> None:
+    """Why a stopped RUN stopped, and what to do (seed 002 section 3)."""
+    from gitrunr import views
+
+    fmt = _format(as_json, fmt)
+    report = views.diagnose(_open(ctx), run_id)
+    if fmt != "text":
+        _emit_doc(report, fmt)
+        return
+    d = report.diagnosis
+    why = "stopped" if report.state == "stopped" else f"{report.state}; it last stopped"
+    click.echo(f"run {run_id} is {why}: {report.stop_reason}")
+    if d is not None:
+        click.echo(f"  The same review request came back {d.loop_count} times.")
+        click.echo("  Last requests:")
+        for request in d.last_review_requests:
+            click.echo(f"    - {request}")
+        if d.unmet_checks:
+            click.echo(f"  Unmet checks: {', '.join(d.unmet_checks)}")
+        click.echo(f"  Suggestion: {d.suggestion}")
+    for reason in report.escalations:
+        click.echo(f"  Escalated: {reason}")
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--cmd", "cmd", required=True, help="The command that verifies the work "
+              "(run with the shell in the work tree).")
+@click.option("--task", help="The task it verifies (its id: 01, 02, ...).")
+@_output_options
+@click.pass_context
+def evidence(ctx: click.Context, run_id: str, cmd: str, task: str | None, as_json: bool,
+             fmt: str | None) -> None:
+    """Run CMD and attach its result to RUN as evidence: exit code, duration, output
+    (bounded inline, whole as a blob), secrets redacted. Exit 1 when CMD failed (it
+    is recorded all the same)."""
+    from gitrunr import evidence as verification
+
+    fmt = _format(as_json, fmt)
+    _, event = verification.record(_open(ctx), run_id, cmd, task=task,
+                                   echo=None if fmt != "text" else sys.stderr)
+    if fmt != "text":
+        _emit_doc(event, fmt)
+    else:
+        mark = "✓" if event.exit_code == 0 else "✗"
+        click.echo(f"{mark} evidence {event.event_id} for run {run_id}: exit {event.exit_code}, "
+                   f"{event.duration_ms} ms, {event.output_bytes} bytes of output"
+                   + (f", {event.redactions} secret(s) redacted" if event.redactions else ""))
+    if event.exit_code != 0:
+        raise CheckFailedError(f"`{event.cmd}` exited {event.exit_code} (recorded as evidence)")
+
+
+@cli.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--patch", "patch", is_flag=True, help="Print the patch instead of the diffstat.")
+@_output_options
+@click.pass_context
+def receipt(ctx: click.Context, run_id: str, patch: bool, as_json: bool,
+            fmt: str | None) -> None:
+    """RUN's receipt (made when it ended): the diffstat of its commits against its base,
+    or with --patch the patch, byte for byte."""
+    from gitrunr import runs
+
+    fmt = _format(as_json, fmt)
+    repo = _open(ctx)
+    snapshot = runs.get(repo, run_id)
+    made = snapshot.receipt
+    if made is None:
+        raise InvalidStateError(f"run {run_id} has no receipt: it is made when the run ends "
+                                f"(it is {snapshot.state})")
+    if patch:
+        blob = repo.git.get(made.patch_blob) if made.patch_blob else None
+        sys.stdout.buffer.write(blob.data if isinstance(blob, pygit2.Blob) else b"")
+        sys.stdout.buffer.flush()
+        return
+    if fmt != "text":
+        from gitrunr import views
+
+        _emit_doc(views.ReceiptReport(run_id=run_id, receipt=made), fmt)
+        return
+    span = f"{made.base[:12] if made.base else '(empty tree)'}..{made.tip[:12] if made.tip else ''}"
+    click.echo(f"receipt of run {run_id}: {span}")
+    click.echo(made.stat.rstrip("\n") or " (no changes)")
 
 
 # --------------------------------------------------------------------------- plans & runs

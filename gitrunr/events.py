@@ -29,6 +29,8 @@ from gitrunr.models import (
     CheckpointRecorded,
     CommitRewritten,
     Event,
+    EvidenceRecord,
+    EvidenceRecorded,
     ExecStatus,
     InterventionLinked,
     InterventionRecord,
@@ -40,12 +42,20 @@ from gitrunr.models import (
     PlanRecord,
     PlanRunStarted,
     ProgressUpdated,
+    Receipt,
+    ReceiptRecorded,
+    Review,
+    ReviewRequested,
     RunAccepted,
+    RunEscalated,
     RunFinished,
     RunSnapshot,
     RunStarted,
+    RunStopped,
+    RunSubmitted,
     RunTransitioned,
     StepReached,
+    Submission,
     TaskProgress,
     Transition,
 )
@@ -81,7 +91,8 @@ def check(snapshot: RunSnapshot | None, event: Event) -> None:
         raise InvalidStateError(
             f"run {event.run_id} is {snapshot.state}: its exec status is frozen")
     if (isinstance(event, CheckpointRecorded | InterventionRecorded | RunFinished
-                   | RunTransitioned | StepReached | ArtifactAdded)
+                   | RunTransitioned | StepReached | ArtifactAdded | RunStopped
+                   | ReviewRequested | EvidenceRecorded | RunEscalated)
             and not snapshot.is_open):
         raise InvalidStateError(
             f"run {event.run_id} is already {snapshot.state}; start a new run with "
@@ -97,6 +108,19 @@ def check(snapshot: RunSnapshot | None, event: Event) -> None:
         if snapshot.plan_ref is not None and known and event.task not in known:
             raise NotFoundError(f"run {event.run_id} has no task {event.task!r}; its tasks "
                                 f"are {', '.join(known)}")
+    if isinstance(event, RunStopped) and snapshot.state == "stopped":
+        raise InvalidStateError(f"run {event.run_id} is already stopped "
+                                f"({snapshot.stop_reason})")
+    if isinstance(event, RunEscalated) and snapshot.state != "stopped":
+        raise InvalidStateError(f"run {event.run_id} is {snapshot.state}: only a stopped run "
+                                "is escalated")
+    if isinstance(event, ReceiptRecorded) and snapshot.is_open:
+        raise InvalidStateError(f"run {event.run_id} is {snapshot.state}: a receipt is made "
+                                "when a run ends")
+    if isinstance(event, RunSubmitted) and snapshot.state in ("finalized/failed",
+                                                              "finalized/aborted"):
+        raise InvalidStateError(f"run {event.run_id} is {snapshot.state}: only an open or "
+                                "passed run is submitted")
     if isinstance(event, RunTransitioned):
         if snapshot.state != event.from_state:
             raise InvalidStateError(f"run {event.run_id} is {snapshot.state}, not "
@@ -149,6 +173,7 @@ def apply(snapshot: RunSnapshot | None, event: Event) -> RunSnapshot:
                 task=t.id, title=t.title, percent=100 if t.done else 0,
                 state="done" if t.done else "pending") for t in event.tasks],
                 updates=0, head=genesis(event.run_id)),
+            mode=event.mode,
         )
     update: dict[str, object] = {
         "updated_at": max(snapshot.updated_at, event.at),
@@ -195,6 +220,28 @@ def apply(snapshot: RunSnapshot | None, event: Event) -> RunSnapshot:
                 update.update(outcome=event.outcome, finished_at=event.at)
     elif isinstance(event, ProgressUpdated):
         update["exec_status"] = _progress(snapshot.exec_status, event)
+    elif isinstance(event, RunStopped):
+        if snapshot.is_open and snapshot.state != "stopped":
+            update["transitions"] = [*snapshot.transitions, Transition(
+                event_id=event.event_id, at=event.at, actor=event.actor,
+                from_state=snapshot.state, to_state="stopped", reason=event.stop_reason)]
+            update.update(state="stopped", stop_reason=event.stop_reason,
+                          diagnosis=event.diagnosis)
+    elif isinstance(event, ReviewRequested):
+        update["reviews"] = [*snapshot.reviews, Review(
+            event_id=event.event_id, at=event.at, actor=event.actor, request=event.request,
+            normalized=event.normalized)]
+    elif isinstance(event, EvidenceRecorded):
+        update["evidence"] = [*snapshot.evidence, EvidenceRecord.model_validate(
+            event.model_dump(exclude={"type", "schema_version", "run_id"}))]
+    elif isinstance(event, ReceiptRecorded):
+        update["receipt"] = Receipt.model_validate(event.model_dump(
+            exclude={"type", "schema_version", "run_id", "actor"}))
+    elif isinstance(event, RunSubmitted):
+        update["submissions"] = [*snapshot.submissions, Submission.model_validate(
+            event.model_dump(exclude={"type", "schema_version", "run_id"}))]
+    elif isinstance(event, RunEscalated):
+        update["escalations"] = [*snapshot.escalations, event.reason]
     elif isinstance(event, StepReached):
         update["current_step"] = event.step
         if event.step not in snapshot.step_timestamps:

@@ -115,6 +115,9 @@ def intervene(repo: RunrRepo, run_id: str, note: str, commands: list[str], *,
     if not snapshot.is_open:
         raise InvalidStateError(f"run {run_id} is already {snapshot.state}; an intervention "
                                 "is recorded against an active run")
+    from gitrunr import workflow
+
+    workflow.require_open(repo, snapshot, "record an intervention")
     target = repo.resolve_commit(sha) if sha is not None else None
     if target is not None and (cut := missing_parents(repo.git, target)):
         raise NotFoundError(

@@ -8,6 +8,8 @@ work tree and no branch operation can undo it. Its tree (``docs/storage.md``)::
     runs/<shard>/<run-id>/events/<event-id>.json  one immutable file per event
     runs/<shard>/<run-id>/artifacts/index.json    manifest (ArtifactIndex), derived
     runs/<shard>/<run-id>/artifacts/<name>        a stored file, byte for byte
+    runs/<shard>/<run-id>/evidence/<event-id>.log an evidence log (redacted), derived
+    runs/<shard>/<run-id>/receipt.patch           the receipt's patch, derived
     plans/<plan-ref>/plan.json                    what the ledger knows of a plan
     plans/<plan-ref>/events/<event-id>.json       (PlanRecord, its events)
 
@@ -125,6 +127,11 @@ def run_files(git: pygit2.Repository, snapshot: RunSnapshot) -> dict[str, pygit2
             run_id=snapshot.run_id, artifacts=snapshot.artifacts))
         for entry in snapshot.artifacts:
             files[f"{base}/artifacts/{entry.name}"] = pygit2.Oid(hex=entry.blob)
+    for evidence in snapshot.evidence:
+        if evidence.log_blob is not None:
+            files[f"{base}/evidence/{evidence.event_id}.log"] = pygit2.Oid(hex=evidence.log_blob)
+    if snapshot.receipt is not None and snapshot.receipt.patch_blob is not None:
+        files[f"{base}/receipt.patch"] = pygit2.Oid(hex=snapshot.receipt.patch_blob)
     return files
 
 

@@ -51,7 +51,6 @@ from gitrunr.models import (
     LaneVerb,
     PlanEvent,
     PlanRecord,
-    RunFinished,
     RunSnapshot,
     RunTransitioned,
     WorkspaceContext,
@@ -222,7 +221,7 @@ def claim(repo: RunrRepo, ref: str, *, actor: str, lease: timedelta | None = Non
     at = utcnow()
     lane_event(move, "steal" if steal else "claim", actor=actor, line=line_of(repo, plan),
                at=at, lease_until=at + lease if lease else None, force=force, reason=reason)
-    return _write(repo, move).plans[plan.ref]
+    return write(repo, move).plans[plan.ref]
 
 
 def transition(repo: RunrRepo, ref: str, verb: LaneVerb, *, actor: str, reason: str | None = None,
@@ -242,6 +241,18 @@ def transition(repo: RunrRepo, ref: str, verb: LaneVerb, *, actor: str, reason: 
     :class:`InvalidStateError` naming the missing guard or the allowed moves.
     """
     space, plan, run = resolve(repo, ref)
+    move = plan_move(repo, space, plan, run, verb, actor=actor, reason=reason,
+                     evidence=evidence, review_ref=review_ref, force=force)
+    result = write(repo, move)
+    return result.plans[plan.ref], result.snapshots
+
+
+def plan_move(repo: RunrRepo, space: planning.Workspace, plan: Plan, run: RunSnapshot | None,
+              verb: LaneVerb, *, actor: str, reason: str | None = None,
+              evidence: Sequence[str] = (), review_ref: str | None = None,
+              force: bool = False) -> Move:
+    """The events of :func:`transition`, validated, not yet written (so a caller can
+    add its own to the same ledger write, as ``submit --integrate`` does)."""
     move = Move(plan, space.record(plan))
     at = utcnow()
     line = line_of(repo, plan)
@@ -271,8 +282,7 @@ def transition(repo: RunrRepo, ref: str, verb: LaneVerb, *, actor: str, reason: 
     elif verb in ("replan", "reassign", "cancel"):
         _abort_open_runs(space, move, actor=actor, at=at,
                          reason=f"{verb}: {review_ref or reason or 'no reason given'}")
-    result = _write(repo, move)
-    return result.plans[plan.ref], result.snapshots
+    return move
 
 
 def _require_subtasks(run: RunSnapshot) -> None:
@@ -290,8 +300,10 @@ def _abort_open_runs(space: planning.Workspace, move: Move, *, actor: str, at: d
     for run_id in record.runs if record is not None else []:
         snapshot = space.view.run(run_id)
         if snapshot is not None and snapshot.is_open:
-            move.events.append(RunFinished(event_id=new_id("ev"), run_id=run_id, at=at,
-                                           actor=actor, outcome="aborted", reason=reason))
+            from gitrunr.runs import finish_events
+
+            move.events += finish_events(space.repo, snapshot, "aborted", reason=reason,
+                                         actor=actor, at=at)
             move.released.append(run_id)
 
 
@@ -355,7 +367,7 @@ def approve_events(space: planning.Workspace, plan: Plan, run: RunSnapshot, *, a
     return [e for e in move.events if isinstance(e, LaneChanged)]
 
 
-def _write(repo: RunrRepo, move: Move) -> ledger.AppendResult:
+def write(repo: RunrRepo, move: Move) -> ledger.AppendResult:
     from gitrunr.runs import release
 
     result = ledger.append(repo, move.events)

@@ -45,9 +45,13 @@ Outcome = Literal["passed", "failed", "aborted"]
 #: The states of a run (docs/runs.md): active, verifying, finalized, each finer after a
 #: slash (seed 000: ``verifying/testing``, ``verifying/passed``, ``finalized/failed``).
 RunState = Literal["active", "verifying/testing", "verifying/passed", "verifying/failed",
-                   "finalized/passed", "finalized/failed", "finalized/aborted"]
-#: The states a transition (not a finish) may move a run to.
-OpenState = Literal["active", "verifying/testing", "verifying/passed", "verifying/failed"]
+                   "stopped", "finalized/passed", "finalized/failed", "finalized/aborted"]
+#: The states a run is open in (not finalized). ``stopped`` is reached only by a stop
+#: (seed 002: review loops, timeouts), with its reason, and left by ``resume``.
+OpenState = Literal["active", "verifying/testing", "verifying/passed", "verifying/failed",
+                    "stopped"]
+#: The workflow modes (seed 002 section 5): flow (default) and ledger (strict).
+Mode = Literal["flow", "ledger"]
 #: The state a run's outcome finalizes it in.
 FINAL_STATE: dict[str, RunState] = {"passed": "finalized/passed", "failed": "finalized/failed",
                                     "aborted": "finalized/aborted"}
@@ -59,6 +63,7 @@ RUN_TRANSITIONS: dict[str, tuple[OpenState, ...]] = {
     "verifying/testing": ("verifying/passed", "verifying/failed", "active"),
     "verifying/passed": ("verifying/testing", "active"),
     "verifying/failed": ("verifying/testing", "active"),
+    "stopped": ("active",),
 }
 
 
@@ -128,6 +133,9 @@ class RunStarted(_Event):
     plan_hash: Sha256 | None = None
     #: The plan's tasks: the run's exec status starts with each at 0% (seed 003).
     tasks: list[TaskSeed] = []
+    #: The run's own workflow mode (seed 002 section 5: per orchestration); None: the
+    #: repository's (.runr/runr.toml). The more specific one wins.
+    mode: Mode | None = None
 
 
 class CheckpointRecorded(_Event):
@@ -255,10 +263,97 @@ class ProgressUpdated(_Event):
     signature: str | None = None
 
 
+class Diagnosis(_Doc):
+    """Why a run stopped, in the structure of seed 002 section 3."""
+
+    stop_reason: Line
+    loop_count: int = Field(ge=0)
+    last_review_requests: list[str]
+    unmet_checks: list[str]
+    suggestion: str
+
+
+class RunStopped(_Event):
+    """The run stopped (seed 002: STOPPED after a review loop, a timeout, by hand)."""
+
+    type: Literal["run_stopped"] = "run_stopped"
+    from_state: OpenState
+    stop_reason: Line
+    diagnosis: Diagnosis | None = None
+
+
+class ReviewRequested(_Event):
+    """A reviewer asked for a change (seed 002 section 3: review-loop diagnostics)."""
+
+    type: Literal["review_requested"] = "review_requested"
+    request: str
+    #: The request lowercased, punctuation dropped, spaces collapsed: two requests
+    #: are "the same" when these are equal.
+    normalized: str
+
+
+class EvidenceRecorded(_Event):
+    """Verification output attached to a run (``git runr evidence``): a command, its
+    exit code, duration and output, secrets redacted."""
+
+    type: Literal["evidence_recorded"] = "evidence_recorded"
+    task: TaskId | None = None
+    cmd: str
+    exit_code: int
+    duration_ms: int = Field(ge=0)
+    #: The last lines of the (redacted) output, at most the configured tail.
+    output_tail: str = ""
+    output_truncated: bool = False
+    #: Size in bytes of the whole (redacted) output, kept as ``log_blob``.
+    output_bytes: int = Field(ge=0)
+    log_blob: Sha | None = None
+    log_sha256: Sha256 | None = None
+    #: How many secrets were replaced by ``[REDACTED]``.
+    redactions: int = Field(default=0, ge=0)
+    #: HEAD when the command ran: the checkpoint this evidence is for.
+    head: Sha | None = None
+
+
+class ReceiptRecorded(_Event):
+    """The receipt of a run that ended (seed 002, flow mode rule 2): the diffstat and
+    the patch of its commits against its base."""
+
+    type: Literal["receipt_recorded"] = "receipt_recorded"
+    base: Sha | None
+    tip: Sha | None
+    files_changed: int = Field(ge=0)
+    insertions: int = Field(ge=0)
+    deletions: int = Field(ge=0)
+    #: ``git diff --stat base tip``, as git prints it.
+    stat: str
+    patch_blob: Sha | None = None
+    patch_bytes: int = Field(default=0, ge=0)
+
+
+class RunSubmitted(_Event):
+    """The run's commits were integrated into its target branch (``git runr submit``;
+    seed 002 ledger mode: all changes land via checkpoints + submit)."""
+
+    type: Literal["run_submitted"] = "run_submitted"
+    target: Line
+    method: Literal["fast-forward", "rebase", "up-to-date"]
+    old: Sha | None
+    new: Sha
+    commits: list[Sha] = []
+
+
+class RunEscalated(_Event):
+    """A stopped run was handed to a person (seed 002: escalate)."""
+
+    type: Literal["run_escalated"] = "run_escalated"
+    reason: str
+
+
 Event = Annotated[
     RunStarted | CheckpointRecorded | InterventionRecorded | InterventionLinked
     | CommitRewritten | RunFinished | RunTransitioned | StepReached | ArtifactAdded
-    | ProgressUpdated,
+    | ProgressUpdated | RunStopped | ReviewRequested | EvidenceRecorded | ReceiptRecorded
+    | RunSubmitted | RunEscalated,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -352,6 +447,57 @@ class ExecStatus(_Doc):
     chain_head: Sha256 | None = None
 
 
+class Review(_Doc):
+    event_id: EventId
+    at: AwareDatetime
+    actor: str
+    request: str
+    normalized: str
+
+
+class EvidenceRecord(_Doc):
+    """One piece of evidence, as ``run.json`` keeps it (the event minus its type)."""
+
+    event_id: EventId
+    at: AwareDatetime
+    actor: str
+    task: str | None = None
+    cmd: str
+    exit_code: int
+    duration_ms: int
+    output_tail: str = ""
+    output_truncated: bool = False
+    output_bytes: int
+    log_blob: Sha | None = None
+    log_sha256: Sha256 | None = None
+    redactions: int = 0
+    head: Sha | None = None
+
+
+class Receipt(_Doc):
+    event_id: EventId
+    at: AwareDatetime
+    base: Sha | None
+    tip: Sha | None
+    files_changed: int
+    insertions: int
+    deletions: int
+    stat: str
+    patch_blob: Sha | None = None
+    patch_bytes: int = 0
+
+
+class Submission(_Doc):
+    event_id: EventId
+    at: AwareDatetime
+    actor: str
+    target: str
+    method: str
+    old: Sha | None
+    new: Sha
+    commits: list[Sha] = []
+
+
 class RunSnapshot(Document):
     """``run.json``: the state of a run, rebuilt from its events (seed 004: event log +
     snapshot). It must always equal the replay of the run's events."""
@@ -380,6 +526,16 @@ class RunSnapshot(Document):
     artifacts: list[ArtifactEntry] = []
     #: Live per-task progress (seed 003), frozen once the run is finalized.
     exec_status: ExecStatus = ExecStatus()
+    #: The run's own mode, when it has one (docs/workflow.md).
+    mode: Mode | None = None
+    #: Why the run is (or last was) stopped, with seed 002's diagnosis.
+    stop_reason: str | None = None
+    diagnosis: Diagnosis | None = None
+    reviews: list[Review] = []
+    evidence: list[EvidenceRecord] = []
+    receipt: Receipt | None = None
+    submissions: list[Submission] = []
+    escalations: list[str] = []
     event_count: int
     last_event_id: EventId
 
@@ -586,6 +742,12 @@ class ActiveRun(Document):
     run_id: RunId
     tier: Line | None = None
     started_at: AwareDatetime
+    #: The run's own mode, for the hooks (they never read the ledger).
+    mode: Mode | None = None
+    #: True while the run is stopped: the hooks stamp no checkpoint then.
+    stopped: bool = False
+    #: The branch the run lands on (ledger mode refuses other merges into it).
+    target: Line | None = None
 
 
 class PendingIntervention(Document):
@@ -600,7 +762,34 @@ class PendingIntervention(Document):
 
 
 class WorkflowConfig(_Doc):
-    mode: Literal["flow", "ledger"] = "flow"
+    """``[workflow]``: seed 002's mode switch and review-loop threshold."""
+
+    mode: Mode = "flow"
+    #: How many times the same review request may come back before the run stops
+    #: with ``review_loop_detected`` (seed 002 section 3).
+    review_loop_threshold: int = Field(default=3, ge=2, le=100)
+
+
+def _regex(pattern: str) -> str:
+    import re
+
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"not a regular expression: {exc}") from None
+    return pattern
+
+
+class EvidenceConfig(_Doc):
+    """``[evidence]``: what ``git runr evidence`` keeps of a command's output."""
+
+    #: Python regular expressions of secrets to replace with ``[REDACTED]``, on top of
+    #: the built-in ones (docs/workflow.md).
+    redact: list[Annotated[str, AfterValidator(_regex)]] = []
+    #: Bytes of output kept inline in the record (the whole log goes in a blob).
+    tail_bytes: int = Field(default=8192, ge=0, le=1 << 20)
+    #: The most output kept in the log blob; beyond it the log is cut.
+    max_log_bytes: int = Field(default=10 << 20, ge=1024, le=1 << 30)
 
 
 class PlansConfig(_Doc):
@@ -613,6 +802,7 @@ class RunrConfig(Document):
 
     workflow: WorkflowConfig = WorkflowConfig()
     plans: PlansConfig = PlansConfig()
+    evidence: EvidenceConfig = EvidenceConfig()
 
 
 # --------------------------------------------------------------------------- output
@@ -655,6 +845,9 @@ class AuditCommit(_Doc):
     reason: str | None = None
     #: For MANUAL: the intervention's note (first line).
     note: str | None = None
+    #: For RUNR: ``passed``/``failed`` when evidence was recorded at this commit (the
+    #: last one counts), None when none was (docs/workflow.md).
+    evidence: Literal["passed", "failed"] | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

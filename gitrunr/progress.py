@@ -45,6 +45,11 @@ def update(repo: RunrRepo, run_id: str, task: str, *, percent: int | None = None
         raise UsageError("--note must be one line")
     who = actor or ledger.actor(repo.git)
     signer = signing.signer(repo.workdir or repo.cwd)
+    from gitrunr import workflow
+
+    current = ledger.read(repo).run(run_id)
+    if current is not None and current.is_open:
+        workflow.require_open(repo, current, "take progress updates")
 
     def build(view: ledger.LedgerView) -> Sequence[AnyEvent]:
         snapshot = view.run(run_id)

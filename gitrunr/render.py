@@ -85,6 +85,8 @@ def entry_lines(entry: AuditCommit | Entry, style: Callable[[str, str], str]) ->
         parts = [f"Run: {entry.run_id}", f"Checkpoint: {entry.checkpoint_id}"]
         if entry.tier:
             parts.append(f"Tier: {entry.tier}")
+        if entry.evidence is not None:
+            parts.append(f"Evidence: {'✓' if entry.evidence == 'passed' else '✗'}")
         if entry.linked in RELINKED:
             parts.append(f"Linked: {entry.linked} (RELINKED {RELINKED[entry.linked]})")
         detail = " | ".join(parts)

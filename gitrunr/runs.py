@@ -14,6 +14,7 @@ import hashlib
 import mimetypes
 import os
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 import pygit2
@@ -29,6 +30,7 @@ from gitrunr.models import (
     ArtifactEntry,
     ArtifactName,
     Event,
+    Mode,
     Outcome,
     PlanEvent,
     PlanRecord,
@@ -74,7 +76,7 @@ def active_run(repo: RunrRepo) -> ActiveRun | None:
 
 
 def start(repo: RunrRepo, *, tier: str | None = None, plan: str | None = None,
-          actor: str | None = None) -> RunSnapshot:
+          actor: str | None = None, mode: Mode | None = None) -> RunSnapshot:
     """Create a run in the ledger and make it this worktree's active run.
 
     ``plan``: a plan ref (or suffix, or path) the run executes; None for an ad hoc
@@ -114,13 +116,16 @@ def start(repo: RunrRepo, *, tier: str | None = None, plan: str | None = None,
                        plan_ref=chosen.ref if chosen else None,
                        plan_hash=chosen.content_hash if chosen else None,
                        tasks=[TaskSeed(id=t.id, title=t.title, done=t.done)
-                              for t in (chosen.tasks if chosen else ())])
+                              for t in (chosen.tasks if chosen else ())],
+                       mode=mode)
     attached = [] if chosen is None else [PlanRunStarted(
         event_id=new_id("ev"), plan_ref=chosen.ref, at=at, actor=who, run_id=run_id)]
     result = ledger.append(repo, [event, *attached, *lanes])
     snapshot = result.snapshots[run_id]
+    target = lifecycle.line_of(repo, chosen) if chosen else lifecycle.default_line(repo)
     write_json_atomic(repo.state_dir / ACTIVE_RUN, ActiveRun(
-        run_id=run_id, tier=tier, started_at=event.at).model_dump(mode="json"))
+        run_id=run_id, tier=tier, started_at=event.at, mode=mode,
+        target=target).model_dump(mode="json"))
     return snapshot
 
 
@@ -152,11 +157,48 @@ def finish(repo: RunrRepo, run_id: str | None, outcome: Outcome, *,
     snapshot = get(repo, run_id)
     if not snapshot.is_open:
         raise InvalidStateError(f"run {run_id} is already {snapshot.state}")
-    event = RunFinished(event_id=new_id("ev"), run_id=run_id, at=utcnow(),
-                        actor=actor or ledger.actor(repo.git), outcome=outcome, reason=reason)
-    result = ledger.append(repo, [event])
+    if outcome == "passed":
+        require_evidence(repo, snapshot)
+    result = ledger.append(repo, finish_events(repo, snapshot, outcome, reason=reason,
+                                               actor=actor or ledger.actor(repo.git),
+                                               at=utcnow()))
     release(repo, run_id)
     return result.snapshots[run_id]
+
+
+def finish_events(repo: RunrRepo, snapshot: RunSnapshot, outcome: Outcome, *,
+                  reason: str | None, actor: str, at: datetime) -> list[Event]:
+    """The events that end a run: ``run_finished`` and its receipt (seed 002, flow rule
+    2: a receipt when a run ends; :mod:`gitrunr.receipts`), written together."""
+    from gitrunr import receipts
+
+    finished = RunFinished(event_id=new_id("ev"), run_id=snapshot.run_id, at=at, actor=actor,
+                           outcome=outcome, reason=reason)
+    return [finished, receipts.make(repo, snapshot, actor=actor, at=at)]
+
+
+def require_evidence(repo: RunrRepo, snapshot: RunSnapshot) -> None:
+    """Ledger mode (seed 002, rule 3): a run finishes as passed only when every task
+    of its exec status has passing evidence, or, with no tasks, the run has some.
+    Raises :class:`InvalidStateError` naming the tasks without it."""
+    from gitrunr import workflow
+
+    if workflow.mode_of(repo, snapshot) != "ledger":
+        return
+    passing = {e.task for e in snapshot.evidence if e.exit_code == 0}
+    tasks = [t.task for t in snapshot.exec_status.tasks]
+    missing = [t for t in tasks if t not in passing]
+    if missing or (not tasks and not passing):
+        which = f"tasks {', '.join(missing)} have" if missing else "the run has"
+        raise InvalidStateError(
+            f"ledger mode: {which} no passing verification evidence; attach it with `git runr "
+            f"evidence {snapshot.run_id} --cmd … --task T` before finishing as passed")
+
+
+def _require_workable(repo: RunrRepo, snapshot: RunSnapshot, action: str) -> None:
+    from gitrunr import workflow
+
+    workflow.require_open(repo, snapshot, action)
 
 
 def release(repo: RunrRepo, run_id: str) -> None:
@@ -238,6 +280,8 @@ def transition(repo: RunrRepo, run_id: str, to_state: str, *,
     if not snapshot.is_open:
         raise InvalidStateError(f"run {run_id} is already {snapshot.state}; a finalized run "
                                 "does not change state")
+    if state != "active":  # stopped -> active is resume, allowed in every mode
+        _require_workable(repo, snapshot, f"move to {state}")
     if snapshot.state == state:
         return snapshot
     event = RunTransitioned(event_id=new_id("ev"), run_id=run_id, at=utcnow(),
@@ -261,6 +305,7 @@ def step(repo: RunrRepo, run_id: str, name: str, *, actor: str | None = None) ->
     if not snapshot.is_open:
         raise InvalidStateError(f"run {run_id} is already {snapshot.state}; a finalized run "
                                 "takes no steps")
+    _require_workable(repo, snapshot, "take a step")
     if snapshot.current_step == name:
         return snapshot
     event = StepReached(event_id=new_id("ev"), run_id=run_id, at=utcnow(),
@@ -307,8 +352,9 @@ def accept(repo: RunrRepo, run_id: str, *, reason: str | None = None,
                                     evidence=evidence, reason=reason, via_accept=via_accept,
                                     force=force)
     if snapshot.state == "verifying/passed":
-        new.append(RunFinished(event_id=new_id("ev"), run_id=run_id, at=at, actor=who,
-                               outcome="passed", reason=reason or "accepted"))
+        require_evidence(repo, snapshot)
+        new += finish_events(repo, snapshot, "passed", reason=reason or "accepted", actor=who,
+                             at=at)
         snapshot = snapshot.model_copy(update={"state": FINAL_STATE["passed"]})
     record = space.record(plan)
     if record is None or record.accepted_run_id != run_id:
@@ -355,6 +401,7 @@ def add_artifacts(repo: RunrRepo, run_id: str, files: Sequence[Path], *,
     if name is not None and len(files) != 1:
         raise UsageError("--name renames one file; give one FILE with it")
     snapshot = get(repo, run_id)
+    _require_workable(repo, snapshot, "take artifacts")
     who, at = ledger.actor(repo.git), utcnow()
     events: list[ArtifactAdded] = []
     for path in files:

@@ -17,16 +17,18 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from gitrunr import config, ledger, planning
-from gitrunr.errors import NotFoundError, UsageError
+from gitrunr.errors import InvalidStateError, NotFoundError, UsageError
 from gitrunr.ids import is_run_id
 from gitrunr.models import (
     Approval,
     ArtifactEntry,
+    Diagnosis,
     Document,
     ExecStatus,
     Lane,
     LaneTransition,
     PlanRecord,
+    Receipt,
     RunListItem,
     RunSnapshot,
 )
@@ -172,6 +174,51 @@ class Artifacts(Document):
 
     run_id: str
     artifacts: list[ArtifactEntry]
+
+
+class Integration(_Out):
+    target: str
+    method: str
+    old: str | None
+    new: str
+    commits: list[str]
+
+
+class SubmitReport(Document):
+    """``git runr submit --json``: the run, its plan's record after the lane move (null
+    when it did not move), and the integration (null without ``--integrate``)."""
+
+    run: RunSnapshot
+    plan: PlanRecord | None
+    integrated: Integration | None
+
+
+class ReceiptReport(Document):
+    """``git runr receipt --json``: the receipt of a run that ended."""
+
+    run_id: str
+    receipt: Receipt
+
+
+class DiagnoseReport(Document):
+    """``git runr diagnose --json``: why a run stopped, in seed 002's structure."""
+
+    run_id: str
+    state: str
+    stop_reason: str | None
+    diagnosis: Diagnosis | None
+    escalations: list[str]
+
+
+def diagnose(repo: RunrRepo, run_id: str) -> DiagnoseReport:
+    """The diagnosis of ``run_id``. Raises :class:`InvalidStateError` for a run that
+    never stopped (there is nothing to diagnose)."""
+    snapshot = get(repo, run_id)
+    if snapshot.stop_reason is None:
+        raise InvalidStateError(f"run {run_id} is {snapshot.state} and never stopped: nothing "
+                                "to diagnose")
+    return DiagnoseReport(run_id=run_id, state=snapshot.state, stop_reason=snapshot.stop_reason,
+                          diagnosis=snapshot.diagnosis, escalations=snapshot.escalations)
 
 
 def status(repo: RunrRepo) -> StatusReport:

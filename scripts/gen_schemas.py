@@ -36,6 +36,9 @@ SCHEMAS: dict[str, TypeAdapter[object] | type[BaseModel]] = {
     "progress": views.ProgressReport,
     "next": decide.NextReport,
     "verify": verify.VerifyReport,
+    "submit": views.SubmitReport,
+    "diagnose": views.DiagnoseReport,
+    "receipt": views.ReceiptReport,
 }
 
 

@@ -246,7 +246,7 @@ def test_finish_twice(active: tuple[GitRepo, str]) -> None:
                   ExitCode.INVALID_STATE, "finalized/passed")
     shown = json.loads(g.runr("run", "show", run_id, "--json").stdout)
     assert shown["state"] == "finalized/passed"
-    assert shown["event_count"] == 2
+    assert shown["event_count"] == 3  # started, finished, and the receipt made with the finish
 
 
 def test_finish_with_no_active_run(repo_with_commit: GitRepo) -> None:

@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 
 #: commit-msg's marker: "I stamped the next commit as this intervention".
 STAMPED = "stamped-intervention.json"
+#: The shared settings, relative to the top of the work tree (where git runs hooks).
+CONFIG = os.path.join(".runr", "runr.toml")
+#: Set by ``git runr submit`` for the merges and picks it makes (docs/workflow.md).
+SUBMIT_ENV = "GITRUNR_SUBMIT"
 
 
 def _now() -> str:
@@ -114,16 +118,83 @@ def _comment_char() -> str:
     return value if len(value) == 1 else "#"
 
 
+def mode(active: dict[str, Any] | None) -> str:
+    """The workflow mode that applies (docs/workflow.md): the active run's own, else
+    ``[workflow] mode`` of ``.runr/runr.toml``, else flow.
+
+    A file that does not contain the word ``ledger`` cannot set ledger mode, so only
+    such a file is parsed (``tomllib`` costs a few milliseconds to import).
+    """
+    own = active.get("mode") if active is not None else None
+    if own in ("flow", "ledger"):
+        return str(own)
+    try:
+        with open(CONFIG, "rb") as f:
+            raw = f.read()
+    except OSError:
+        return "flow"
+    if b"ledger" not in raw:
+        return "flow"
+    import tomllib
+
+    try:
+        workflow = tomllib.loads(raw.decode("utf-8")).get("workflow", {})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        _warn(f"{CONFIG} is not valid TOML ({exc}); taking flow mode")
+        return "flow"
+    return "ledger" if isinstance(workflow, dict) and workflow.get("mode") == "ledger" \
+        else "flow"
+
+
+def _refuse(why: str, fix: str) -> int:
+    print(f"gitrunr (ledger mode): {why}.\n  {fix}\n  (mode: .runr/runr.toml [workflow]; "
+          "docs/workflow.md)", file=sys.stderr)
+    return 1
+
+
+def _merging(state: str) -> bool:
+    """True when this commit concludes a merge (``MERGE_HEAD`` in the git directory)."""
+    return os.path.exists(os.path.join(os.path.dirname(state), "MERGE_HEAD"))
+
+
+def _on_branch(state: str) -> str | None:
+    """The branch checked out in this worktree, from its ``HEAD`` file."""
+    try:
+        with open(os.path.join(os.path.dirname(state), "HEAD"), encoding="utf-8") as f:
+            head = f.read().strip()
+    except OSError:
+        return None
+    return head[len("ref: refs/heads/"):] if head.startswith("ref: refs/heads/") else None
+
+
 def commit_msg(args: list[str]) -> int:
-    """``commit-msg <message-file>``: add our trailers to the message, once."""
+    """``commit-msg <message-file>``: add our trailers to the message, once; in ledger
+    mode, refuse a commit that would have no provenance (docs/workflow.md)."""
     if not args:
         _warn("commit-msg hook called without a message file")
         return 0
     state = state_dir()
     pending, active = _load_state(state)
+    stopped = active is not None and active.get("stopped") is True
+    if pending is None and os.environ.get(SUBMIT_ENV) is None and mode(active) == "ledger":
+        if active is None:
+            return _refuse("this commit is neither a checkpoint of an active run nor a "
+                           "recorded intervention",
+                           "start a run (`git runr run start PLAN`) or record the work first "
+                           "(`git runr intervene RUN --note … --commit`)")
+        if stopped:
+            run = active["run_id"]
+            return _refuse(f"run {run} is stopped: only resume, bundle, submit and escalate "
+                           "are allowed",
+                           f"`git runr diagnose {run}` says why; `git runr resume {run}` "
+                           "goes on")
+        if _merging(state) and active.get("target") and _on_branch(state) == active["target"]:
+            return _refuse(f"a merge into {active['target']}, run {active['run_id']}'s target, "
+                           "comes only through submit",
+                           f"`git runr submit {active['run_id']} --integrate`")
     if pending is not None:
         wanted = [(trailers.RUN_ID, pending["run_id"]), (trailers.INTERVENTION, "true")]
-    elif active is not None:
+    elif active is not None and not stopped:
         wanted = [(trailers.RUN_ID, active["run_id"]),
                   (trailers.CHECKPOINT, new_id("cp"))]
         tier = active.get("tier")
@@ -202,6 +273,12 @@ def post_commit(args: list[str]) -> int:
     found = trailers.parse_trailers(message, divider=False)
     claimed = trailers.trailer_values(found, trailers.RUN_ID)
     if not claimed:
+        if active is not None and pending is None and os.environ.get(SUBMIT_ENV) is None:
+            # Flow mode leaves a trail (seed 002): one line, with the command that records it.
+            what = "stopped" if active.get("stopped") is True else "active"
+            _warn(f"{sha[:12]} has no provenance while run {active['run_id']} is {what}; "
+                  f"record it: git runr intervene {active['run_id']} --sha {sha[:12]} "
+                  "--note \"…\"")
         return 0
     is_intervention = any(v.lower() == "true"
                           for v in trailers.trailer_values(found, trailers.INTERVENTION))
