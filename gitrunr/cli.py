@@ -99,6 +99,14 @@ def _emit_doc(doc: Any, fmt: str) -> None:
         _emit_json(data)
 
 
+def _reply(doc: Any, fmt: str, text: str) -> None:
+    """Print ``doc`` as JSON or TOON, or ``text`` for people."""
+    if fmt != "text":
+        _emit_doc(doc, fmt)
+    else:
+        click.echo(text)
+
+
 def _print_lines(lines: Any) -> None:
     from gitrunr import render
 
@@ -412,10 +420,9 @@ def run_start(ctx: click.Context, plan_ref: str | None, tier: str | None, actor:
     who = _actor(ctx, actor, False, None) if actor is not None else None
     snapshot = runs.start(_open(ctx), tier=tier, plan=plan_ref, actor=who,
                           mode=mode)  # type: ignore[arg-type]
+    _reply(snapshot, fmt, snapshot.run_id)
     if fmt != "text":
-        _emit_doc(snapshot, fmt)
         return
-    click.echo(snapshot.run_id)
     of = f" of {snapshot.plan_ref}" if snapshot.plan_ref else ""
     click.echo(f"run {snapshot.run_id}{of} is active in this worktree; commits here are its "
                "checkpoints", err=True)
@@ -496,10 +503,7 @@ def run_transition(ctx: click.Context, run_id: str, state: str, reason: str | No
     fmt = _format(as_json, fmt)
     who = _actor(ctx, actor, False, None) if actor is not None else None
     snapshot = runs.transition(_open(ctx), run_id, state, reason=reason, actor=who)
-    if fmt != "text":
-        _emit_doc(snapshot, fmt)
-        return
-    click.echo(f"run {snapshot.run_id} is {snapshot.state}")
+    _reply(snapshot, fmt, f"run {snapshot.run_id} is {snapshot.state}")
 
 
 @run.command("step")
@@ -862,10 +866,7 @@ def run_stop(ctx: click.Context, run_id: str, reason: str, as_json: bool,
 
     fmt = _format(as_json, fmt)
     snapshot = workflow.stop(_open(ctx), run_id, reason)
-    if fmt != "text":
-        _emit_doc(snapshot, fmt)
-        return
-    click.echo(f"run {run_id} is stopped: {reason}")
+    _reply(snapshot, fmt, f"run {run_id} is stopped: {reason}")
 
 
 @cli.command()
@@ -880,10 +881,7 @@ def resume(ctx: click.Context, run_id: str, reason: str | None, as_json: bool,
 
     fmt = _format(as_json, fmt)
     snapshot = workflow.resume(_open(ctx), run_id, reason)
-    if fmt != "text":
-        _emit_doc(snapshot, fmt)
-        return
-    click.echo(f"run {run_id} is active again")
+    _reply(snapshot, fmt, f"run {run_id} is active again")
 
 
 @cli.command()
@@ -898,10 +896,7 @@ def escalate(ctx: click.Context, run_id: str, reason: str, as_json: bool,
 
     fmt = _format(as_json, fmt)
     snapshot = workflow.escalate(_open(ctx), run_id, reason)
-    if fmt != "text":
-        _emit_doc(snapshot, fmt)
-        return
-    click.echo(f"run {run_id} escalated: {reason}")
+    _reply(snapshot, fmt, f"run {run_id} escalated: {reason}")
 
 
 @cli.command()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 from gitrunr.errors import InvalidStateError, NotFoundError
@@ -336,12 +336,22 @@ def replay(events: Iterable[Event]) -> RunSnapshot:
     Raises :class:`InvalidStateError` when there are no events or the first is not
     ``run_started``.
     """
-    snapshot: RunSnapshot | None = None
-    for event in sorted(events, key=lambda e: e.event_id):
-        snapshot = apply(snapshot, event)
-    if snapshot is None:
-        raise InvalidStateError("a run with no events has no snapshot")
-    return snapshot
+    return _fold(events, apply, "a run with no events has no snapshot")
+
+
+_S = TypeVar("_S", RunSnapshot, PlanRecord)
+_V = TypeVar("_V")
+
+
+def _fold(events: Iterable[_V], step: Callable[[_S | None, _V], _S], empty: str) -> _S:
+    """Apply ``events`` in event-id order from nothing; :class:`InvalidStateError`
+    with ``empty`` when there are none."""
+    state: _S | None = None
+    for event in sorted(events, key=lambda e: e.event_id):  # type: ignore[attr-defined]
+        state = step(state, event)
+    if state is None:
+        raise InvalidStateError(empty)
+    return state
 
 
 def is_noop(snapshot: RunSnapshot, event: Event) -> bool:
@@ -488,12 +498,7 @@ def check_lane(record: PlanRecord | None, event: LaneChanged) -> None:
 def replay_plan(events: Iterable[PlanEvent]) -> PlanRecord:
     """The record of a plan from all its events, in event-id order. Raises
     :class:`InvalidStateError` when there are none."""
-    record: PlanRecord | None = None
-    for event in sorted(events, key=lambda e: e.event_id):
-        record = apply_plan(record, event)
-    if record is None:
-        raise InvalidStateError("a plan with no events has no record")
-    return record
+    return _fold(events, apply_plan, "a plan with no events has no record")
 
 
 def is_plan_noop(record: PlanRecord, event: PlanEvent) -> bool:

@@ -82,6 +82,17 @@ def run_command(cmd: str, cwd: Path, echo: TextIO | None = sys.stderr) -> Comman
                          output_truncated=truncated)
 
 
+def _redacted(result: CommandResult, workdir: Path) -> CommandResult:
+    """The result with secrets in its command and output replaced, as evidence does
+    (:func:`gitrunr.evidence.redact`: built-in patterns and ``[evidence] redact``)."""
+    from gitrunr import config
+    from gitrunr.evidence import redact
+
+    patterns = config.load(workdir).evidence.redact
+    return result.model_copy(update={"cmd": redact(result.cmd, patterns)[0],
+                                     "output_tail": redact(result.output_tail, patterns)[0]})
+
+
 def worktree_changes(git: pygit2.Repository) -> list[str]:
     """Paths changed in the index or work tree against HEAD, ignored files left out."""
     flags = git.status(untracked_files="all", ignored=False)
@@ -136,7 +147,7 @@ def intervene(repo: RunrRepo, run_id: str, note: str, commands: list[str], *,
             raise UsageError(f"the commit message already carries {claimed[0]}: gitrunr adds "
                              "its trailers itself; remove that line")
 
-    results = [run_command(cmd, workdir, echo) for cmd in commands]
+    results = [_redacted(run_command(cmd, workdir, echo), workdir) for cmd in commands]
     intervention_id = new_id("iv")
     if commit:
         target = _commit(repo, workdir, run_id, message or note)

@@ -9,9 +9,10 @@ ledger (``runs/<shard>/<run-id>/receipt.patch``). ``git runr receipt RUN [--patc
 prints it.
 
 The run's range is ``base..tip``: ``base`` is HEAD when the run started (the empty
-tree for a run started before the first commit), ``tip`` the newest of the commits
-the run recorded (checkpoints and committed interventions) that descends from all
-the others, or the last recorded one when none does.
+tree for a run started before the first commit), ``tip`` the checkpoint that
+descends from all the run's other checkpoints, or the last one recorded when none
+does (interventions may be committed elsewhere, on the target itself: they do not
+decide the tip; a run with no checkpoint takes its interventions' commits).
 """
 
 from __future__ import annotations
@@ -38,17 +39,20 @@ def run_range(repo: RunrRepo, snapshot: RunSnapshot) -> tuple[str | None, str | 
     """``(base, tip, commits)`` of a run: see the module docstring. ``tip`` is None
     when the run recorded no commit that is in this repository."""
     git = repo.git
-    recorded = [cp.sha for cp in snapshot.checkpoints]
-    recorded += [iv.commit_sha for iv in snapshot.interventions if iv.commit_sha]
-    commits = [sha for sha in dict.fromkeys(recorded)
-               if isinstance(git.get(sha), pygit2.Commit)]
+
+    def present(shas: list[str]) -> list[str]:
+        return [sha for sha in dict.fromkeys(shas) if isinstance(git.get(sha), pygit2.Commit)]
+
+    checkpoints = present([cp.sha for cp in snapshot.checkpoints])
+    interventions = present([iv.commit_sha for iv in snapshot.interventions if iv.commit_sha])
+    candidates = checkpoints or interventions
     tip = None
-    for sha in commits:
-        if all(other == sha or git.descendant_of(sha, other) for other in commits):
+    for sha in candidates:
+        if all(other == sha or git.descendant_of(sha, other) for other in candidates):
             tip = sha
-    if tip is None and commits:
-        tip = commits[-1]
-    return snapshot.base_sha, tip, commits
+    if tip is None and candidates:
+        tip = candidates[-1]
+    return snapshot.base_sha, tip, list(dict.fromkeys([*checkpoints, *interventions]))
 
 
 def make(repo: RunrRepo, snapshot: RunSnapshot, *, actor: str, at: datetime

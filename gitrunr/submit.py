@@ -25,14 +25,17 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+
+import pygit2
 
 from gitrunr import ledger, lifecycle, planning
 from gitrunr.errors import GitError, InvalidStateError, NotFoundError, UsageError
 from gitrunr.git import first_line, run_git
 from gitrunr.ids import is_run_id, new_id
 from gitrunr.ledger import AnyEvent
-from gitrunr.models import PlanRecord, RunSnapshot, RunSubmitted, utcnow
+from gitrunr.models import CommitRewritten, PlanRecord, RunSnapshot, RunSubmitted, utcnow
 from gitrunr.receipts import run_range
 from gitrunr.repo import RunrRepo
 from gitrunr.runs import get
@@ -62,9 +65,10 @@ def target_of(repo: RunrRepo, snapshot: RunSnapshot) -> str:
 
 
 def integrate(repo: RunrRepo, snapshot: RunSnapshot, target: str | None = None
-              ) -> tuple[Integrated, RunSubmitted]:
+              ) -> tuple[Integrated, list[RunSubmitted | CommitRewritten]]:
     """Land ``snapshot``'s commits on ``target`` (see the module docstring) and return
-    what was done with the event to record it (the caller appends it).
+    what was done with the events to record it (the caller appends them): the
+    submission, and for a rebase the records moved to the copies.
 
     Raises :class:`InvalidStateError` for a run with no commits, a conflict (naming
     the paths) or a target checked out with local changes; :class:`NotFoundError`
@@ -81,20 +85,43 @@ def integrate(repo: RunrRepo, snapshot: RunSnapshot, target: str | None = None
     _, tip, _ = run_range(repo, snapshot)
     if tip is None:
         raise InvalidStateError(f"run {snapshot.run_id} has no commits to submit")
-    if _is_ancestor(cwd, tip, old):
+    # The run's commits the target lacks, by patch-id: after a rebase submit the run's
+    # branch still has the old commits, and their copies are on the target already.
+    missing = run_git(["rev-list", "--reverse", "--no-merges", "--cherry-pick",
+                       "--right-only", f"{old}...{tip}"], cwd=cwd).stdout.decode().split()
+    moved: list[tuple[str, str]] = []
+    if _is_ancestor(cwd, tip, old) or not missing:
         method, new = "up-to-date", old
     elif _is_ancestor(cwd, old, tip):
         method, new = "fast-forward", tip
     else:
-        method, new = "rebase", _rebase(cwd, snapshot.run_id, old, tip)
+        method, new, moved = "rebase", *_rebase(cwd, snapshot.run_id, old, missing)
     if new != old:
         _move(cwd, branch, ref, old, new, snapshot.run_id)
     commits = run_git(["rev-list", "--reverse", f"{old}..{new}"], cwd=cwd).stdout.decode().split()
     done = Integrated(branch, method, old, new, commits)
-    event = RunSubmitted(event_id=new_id("ev"), run_id=snapshot.run_id, at=utcnow(),
-                         actor=ledger.actor(repo.git), target=branch,
-                         method=method, old=old, new=new, commits=commits)  # type: ignore[arg-type]
-    return done, event
+    who, at = ledger.actor(repo.git), utcnow()
+    event = RunSubmitted(event_id=new_id("ev"), run_id=snapshot.run_id, at=at, actor=who,
+                         target=branch, method=method, old=old, new=new,  # type: ignore[arg-type]
+                         commits=commits)
+    return done, [event, *_follow(repo, snapshot, moved, who, at)]
+
+
+def _follow(repo: RunrRepo, snapshot: RunSnapshot, moved: list[tuple[str, str]], who: str,
+            at: datetime) -> list[CommitRewritten]:
+    """``commit_rewritten`` for each recorded commit a rebase submit copied, so the
+    run's records follow its commits onto the target (as after ``git rebase``)."""
+    recorded = {cp.sha for cp in snapshot.checkpoints}
+    recorded |= {iv.commit_sha for iv in snapshot.interventions if iv.commit_sha}
+    events: list[CommitRewritten] = []
+    for old_sha, new_sha in moved:
+        commit = repo.git.get(new_sha)
+        if old_sha in recorded and isinstance(commit, pygit2.Commit):
+            events.append(CommitRewritten(
+                event_id=new_id("ev"), run_id=snapshot.run_id, at=at, actor=who,
+                old_sha=old_sha, new_sha=new_sha, patch_id=ledger.patch_id(commit),
+                tree=str(commit.tree_id), rewrite="rebase"))
+    return events
 
 
 def _is_ancestor(cwd: Path, older: str, newer: str) -> bool:
@@ -102,12 +129,11 @@ def _is_ancestor(cwd: Path, older: str, newer: str) -> bool:
                    check=False).returncode == 0
 
 
-def _rebase(cwd: Path, run_id: str, onto: str, tip: str) -> str:
-    """Cherry-pick the commits of ``tip`` that ``onto`` lacks onto it, in a temporary
-    worktree; return the new tip. On a conflict everything is undone and
+def _rebase(cwd: Path, run_id: str, onto: str, picks: list[str]
+            ) -> tuple[str, list[tuple[str, str]]]:
+    """Cherry-pick ``picks`` onto ``onto`` in a temporary worktree; return the new tip
+    and the ``(old, new)`` pairs. On a conflict everything is undone and
     :class:`InvalidStateError` names the conflicting paths."""
-    picks = run_git(["rev-list", "--reverse", "--no-merges", f"{onto}..{tip}"],
-                    cwd=cwd).stdout.decode().split()
     tmp = Path(tempfile.mkdtemp(prefix="runr-submit-"))
     work = tmp / "wt"
     env = {SUBMIT_ENV: run_id}
@@ -125,7 +151,10 @@ def _rebase(cwd: Path, run_id: str, onto: str, tip: str) -> str:
                     f"{', '.join(conflicts)}; nothing was changed. Rebase the run's branch "
                     "onto the target yourself, resolve, and submit again")
             raise GitError(f"cherry-pick failed: {first_line(proc.stderr)}")
-        return run_git(["rev-parse", "HEAD"], cwd=work).stdout.decode().strip()
+        new = run_git(["rev-parse", "HEAD"], cwd=work).stdout.decode().strip()
+        copies = run_git(["rev-list", "--reverse", f"{onto}..{new}"],
+                         cwd=work).stdout.decode().split()
+        return new, list(zip(picks, copies, strict=False))
     finally:
         run_git(["worktree", "remove", "--force", str(work)], cwd=cwd, check=False)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -199,8 +228,8 @@ def submit(repo: RunrRepo, ref: str, *, actor: str, evidence: Sequence[str] = ()
     done = None
     events: list[AnyEvent] = []
     if integrate_commits:
-        done, event = integrate(repo, subject, target)
-        events.append(event)
+        done, made = integrate(repo, subject, target)
+        events += made
     if move is not None:
         move.events += events
         result = lifecycle.write(repo, move)

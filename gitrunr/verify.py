@@ -35,9 +35,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import pygit2
 from pydantic import BaseModel, ConfigDict
@@ -50,8 +51,11 @@ from gitrunr.models import (
     ArtifactIndex,
     Document,
     Event,
+    PlanEvent,
+    PlanRecord,
     ProgressUpdated,
     RunFinished,
+    RunSnapshot,
 )
 from gitrunr.objects import ref_target, tree_entry
 from gitrunr.plans import parse as parse_plan
@@ -209,30 +213,49 @@ def _check_signature(commit: pygit2.Commit, workdir: Path, found: _Found) -> Non
 def _check_run(git: pygit2.Repository, view: ledger.LedgerView, run_id: str, workdir: Path,
                found: _Found) -> None:
     found.count("runs")
-    where = f"{ledger.LEDGER_REF}:{ledger.run_dir(run_id)}"
+    if view.tree is not None and tree_entry(git, view.tree, ledger.run_dir(run_id)) is None:
+        found.add("snapshots", f"unknown run {run_id}: `git runr runs` lists the runs")
+        return
+    checked = _check_log(found, f"{ledger.LEDGER_REF}:{ledger.run_dir(run_id)}", "run.json",
+                         lambda: view.run(run_id), lambda: view.events(run_id),
+                         run_events.replay)
+    if checked is not None:
+        events = checked
+        _check_artifacts(git, view, run_id, found)
+        _check_chain(run_id, events, workdir, found)
+        _check_frozen(run_id, events, found)
+
+
+_L = TypeVar("_L", RunSnapshot, PlanRecord)
+_E = TypeVar("_E", Event, PlanEvent)
+
+
+def _check_log(found: _Found, where: str, name: str, load: Callable[[], _L | None],
+               load_events: Callable[[], list[_E]],
+               replay: Callable[[list[_E]], _L]) -> list[_E] | None:
+    """Read a log and its record (``name``), and report when the record is missing or
+    differs from the replay of the events. Returns the events, or None when they
+    could not be read."""
     try:
-        stored = view.run(run_id)
-        events = view.events(run_id)
+        stored = load()
+        events = load_events()
     except RunrError as exc:
         found.add("snapshots", exc.message)
-        return
+        return None
     found.count("events", len(events))
     if stored is None:
-        found.add("snapshots", f"{where} has no run.json" if events else
-                  f"unknown run {run_id}: `git runr runs` lists the runs")
-        return
+        found.add("snapshots", f"{where} has events but no {name}")
+        return events
     try:
-        replayed = run_events.replay(events)
+        replayed = replay(events)
     except RunrError as exc:
         found.add("snapshots", f"{where}: its events do not replay: {exc.message}")
-        return
+        return events
     if replayed != stored:
         fields = _differing(stored.model_dump(), replayed.model_dump())
-        found.add("snapshots", f"{where}/run.json differs from the replay of its "
+        found.add("snapshots", f"{where}/{name} differs from the replay of its "
                                f"{len(events)} events ({', '.join(fields)})")
-    _check_artifacts(git, view, run_id, found)
-    _check_chain(run_id, events, workdir, found)
-    _check_frozen(run_id, events, found)
+    return events
 
 
 def _differing(a: dict[str, object], b: dict[str, object]) -> list[str]:
@@ -298,25 +321,11 @@ def _check_frozen(run_id: str, events: Iterable[Event], found: _Found) -> None:
 def _check_plan(repo: RunrRepo, view: ledger.LedgerView, plan_ref: str, found: _Found) -> None:
     found.count("plans")
     where = f"{ledger.LEDGER_REF}:{ledger.plan_dir(plan_ref)}"
-    try:
-        stored = view.plan(plan_ref)
-        events = view.plan_events(plan_ref)
-    except RunrError as exc:
-        found.add("snapshots", exc.message)
+    events = _check_log(found, where, "plan.json", lambda: view.plan(plan_ref),
+                        lambda: view.plan_events(plan_ref), run_events.replay_plan)
+    stored = view.plan(plan_ref) if events is not None else None
+    if stored is None or events is None:
         return
-    found.count("events", len(events))
-    if stored is None:
-        found.add("snapshots", f"{where} has events but no plan.json")
-        return
-    try:
-        replayed = run_events.replay_plan(events)
-    except RunrError as exc:
-        found.add("snapshots", f"{where}: its events do not replay: {exc.message}")
-        return
-    if replayed != stored:
-        fields = _differing(stored.model_dump(), replayed.model_dump())
-        found.add("snapshots", f"{where}/plan.json differs from the replay of its "
-                               f"{len(events)} events ({', '.join(fields)})")
     approval = stored.approval
     if approval is None:
         return

@@ -63,10 +63,12 @@ say git runr progress "$run" --task 01 --state done --persona demo-agent
 say git runr progress "$run" --task 02 --state done --persona demo-agent
 say git runr run transition "$run" verifying/testing --reason "python3 demo/hello.py"
 python3 demo/hello.py > "$work/output.txt"
+say git runr evidence "$run" --cmd "python3 demo/hello.py" --task 02
 say git runr artifact add "$run" "$work/output.txt"
 say git runr run transition "$run" verifying/passed --reason "prints hello, world"
 say git runr run accept "$run"                        # writes specs/demo/phase-01/01-SUMMARY.md
 say git runr runs 01
+say git runr receipt "$run"
 
 echo "tmp" > demo/scratch.txt
 git add demo/scratch.txt

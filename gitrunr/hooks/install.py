@@ -339,7 +339,22 @@ def render_shim(hook: str, python: str, package_dir: str | None = None) -> str:
             "state=$(git rev-parse --git-path runr 2>/dev/null) || exit 0",
             'if [ ! -e "$state/active-run.json" ] && '
             '[ ! -e "$state/pending-intervention.json" ]; then',
-            "    exit 0",
+        ]
+        if hook == "commit-msg":
+            out += [
+                "    # Ledger mode refuses a commit with no provenance (docs/workflow.md):",
+                "    # go on when .runr/runr.toml mentions ledger (read with builtins only).",
+                "    ledger=",
+                "    if [ -f .runr/runr.toml ]; then",
+                "        while IFS= read -r line || [ -n \"$line\" ]; do",
+                "            case $line in *ledger*) ledger=1; break ;; esac",
+                "        done < .runr/runr.toml",
+                "    fi",
+                '    [ -n "$ledger" ] || exit 0',
+            ]
+        else:
+            out += ["    exit 0"]
+        out += [
             "fi",
             "# Spares the hook runtime its own `git rev-parse --git-path runr`.",
             'GITRUNR_STATE_DIR=$state; export GITRUNR_STATE_DIR',
