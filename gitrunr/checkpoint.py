@@ -115,7 +115,7 @@ def checkpoint(repo: RunrRepo, messages: Sequence[str], *, type_: str = "feat",
     """Commit the staged changes (all tracked changes with ``all_``) as a checkpoint of
     this worktree's active run, through the hooks, and return what they recorded.
 
-    Refused before anything is written: no active run, or it is finalized
+    Refused before anything is written: no active run, or it is finalized or stopped
     (:class:`InvalidStateError`); an intervention waiting for this worktree's next
     commit (that commit would be the intervention); ``GITRUNR_HOOKS=off``, or no
     commit-msg hook to stamp the trailers; nothing to commit (all
@@ -132,9 +132,13 @@ def checkpoint(repo: RunrRepo, messages: Sequence[str], *, type_: str = "feat",
         raise InvalidStateError("no active run in this worktree: start one with "
                                 "`git runr run start [PLAN]`, then make checkpoints")
     run_id = active.run_id
-    if not get(repo, run_id).is_open:
+    snapshot = get(repo, run_id)
+    if not snapshot.is_open:
         raise InvalidStateError(f"run {run_id} is finalized: start a new run with "
                                 "`git runr run start` to make checkpoints")
+    if snapshot.state == "stopped":  # the hooks stamp no checkpoint while it lasts
+        raise InvalidStateError(f"run {run_id} is stopped: `git runr resume {run_id}` "
+                                "first, or record the work with `git runr intervene`")
     message = build_message(messages, type_=type_, task=task)
     try:
         pending = read_json(repo.state_dir / PENDING_INTERVENTION)
