@@ -274,7 +274,10 @@ def _read_ledger(git: pygit2.Repository, tip: pygit2.Commit, records: Records) -
             base = f"{shard_path}/{run_id}"
             assert shard_entry.name == ledger.shard(run_id), f"{base} is in the wrong shard"
             files = {e.name: e for e in _tree(git, run_entry.id, base)}
-            assert set(files) == {"run.json", "events"}, f"{base} holds {set(files)}"
+            # run.json, events/, and what is derived from them (docs/storage.md).
+            assert {"run.json", "events"} <= set(files) <= {
+                "run.json", "events", "artifacts", "evidence", "receipt.patch"}, \
+                f"{base} holds {set(files)}"
             snapshot = _valid(RunSnapshot, _blob(git, files["run.json"].id, f"{base}/run.json"),
                               f"{base}/run.json")
             assert isinstance(snapshot, RunSnapshot)

@@ -133,7 +133,14 @@ def test_hostile_messages_are_committed_stamped_and_audited(repo_with_commit: Gi
     for n, (name, (message, _)) in enumerate(MESSAGES.items()):
         proc = commit_bytes(g, n, name, message)
         assert_clean(proc)  # git exited 0, no traceback, no "hook failed"
-        assert "gitrunr:" not in proc.stderr, (name, proc.stderr)
+        # The one thing a hook may say: a commit the run will not hold (its message
+        # had no room for trailers) has no provenance, and how to record it.
+        said = [line for line in proc.stderr.splitlines() if "gitrunr:" in line]
+        warning = (f"gitrunr: {g.head()[:12]} has no provenance while run {run_id} is "
+                   f"active; record it: git runr intervene {run_id} --sha {g.head()[:12]} "
+                   "--note \"…\"")
+        assert said in ([], [warning]), (name, proc.stderr)
+        assert (said == [warning]) == (MESSAGES[name][1] == "GAP"), (name, proc.stderr)
         shas[name] = g.head()
 
     assert len(spooled(g)) == sum(1 for _, e in MESSAGES.values() if e == "RUNR")
