@@ -185,8 +185,14 @@ def test_32_mixed_writers_lose_nothing(repo_with_commit: GitRepo, tmp_path: Path
         assert records.runs[run_id].state == "finalized/failed"
         acknowledged += 1
 
-    # Nothing else was written: every event is one of the writes above or was there.
-    expected_events = (before.event_count + STARTERS + COMMITTERS * 3 + FINISHERS
+    # Every finish came with its receipt, written in the same ledger commit.
+    for run_id in [*finished_idle, racing_run, *(run_of[p] for p in committers)]:
+        assert len(records.of_type("receipt_recorded", run_id)) == 1, run_id
+
+    # Nothing else was written: every event is one of the writes above or was there
+    # (a committer: two checkpoints, a finish and its receipt; a finisher: the finish
+    # and its receipt).
+    expected_events = (before.event_count + STARTERS + COMMITTERS * 4 + FINISHERS * 2
                        + INTERVENERS - refused)
     assert records.event_count == expected_events
     assert len([e for e in records.all_events() if isinstance(e, RunStarted)]) == len(
