@@ -143,6 +143,8 @@ class RunCreate(_Body):
                                  "(03, phase-01.2/03); null or absent for an ad hoc run.")
     tier: OneLine | None = Field(None, description="A tier label stamped on every checkpoint "
                                  "(Runr-Tier).")
+    actor: OneLine | None = Field(None, description="Who starts it (`Name <email>` or an "
+                                  "agent's name); default: the server's git identity.")
 
 
 class RunPatch(_Body):
@@ -159,6 +161,8 @@ class RunPatch(_Body):
     current_step: Step | None = Field(None, description="The step the run is at; the first "
                                       "time of each step is kept in step_timestamps.")
     reason: Text | None = Field(None, description="Why the status changes (kept with it).")
+    actor: OneLine | None = Field(None, description="Who makes the change; default: the "
+                                  "server's git identity.")
 
     @model_validator(mode="after")
     def _something(self) -> RunPatch:
@@ -457,7 +461,7 @@ def create_app(where: str | Path | None = None, *, token: str | None = None,
         becomes that worktree's active run**, so commits made there are its
         checkpoints, and a second start while it is open is 409 naming it
         (docs/api.md, "Starting a run")."""
-        snapshot = runs.start(repo(), tier=body.tier, plan=body.plan)
+        snapshot = runs.start(repo(), tier=body.tier, plan=body.plan, actor=body.actor)
         response.headers["Location"] = f"/runs/{snapshot.run_id}"
         return snapshot
 
@@ -578,9 +582,9 @@ def _patch(repo: RunrRepo, run_id: str, body: RunPatch) -> RunSnapshot:
     status, step = body.status, body.current_step
     if status is not None:
         steps.append(("status", lambda: runs.transition(repo, run_id, status,
-                                                        reason=body.reason)))
+                                                        reason=body.reason, actor=body.actor)))
     if step is not None:
-        steps.append(("current_step", lambda: runs.step(repo, run_id, step)))
+        steps.append(("current_step", lambda: runs.step(repo, run_id, step, actor=body.actor)))
     if status is not None and status.startswith("finalized/"):
         steps.reverse()
     done: list[str] = []

@@ -40,6 +40,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from gitrunr import api
+from gitrunr.ledger import run_dir
 from tests.conftest import BIN_DIR, GitRepo, run_all
 from tests.fixtures.repos.plans import F1_03, F1_04, F1_10_01, F2_01, F2_03, build_plans
 
@@ -321,6 +322,21 @@ def test_patch_sets_status_and_step_once_as_the_cli_does(built: Built,
                                                  "reason": "flaky"}).json()
     assert done["state"] == "finalized/failed" and done["current_step"] == "give up"
     assert done["transitions"][-1]["reason"] == "flaky"
+
+
+def test_the_actor_of_a_request_is_recorded(built: Built, client: httpx.Client) -> None:
+    """An orchestrator names who acts; without a name the server's identity is kept."""
+    run = client.post("/runs", json={"actor": "agent-7"}).json()
+    assert (run["actor"], run["transitions"][0]["actor"]) == ("agent-7", "agent-7")
+    url = f"/runs/{run['run_id']}"
+    moved = client.patch(url, json={"status": "verifying/testing", "actor": "reviewer-2"})
+    assert moved.json()["transitions"][-1]["actor"] == "reviewer-2"
+    events = [json.loads(built.repo.git("show", f"refs/runr/ledger:{path}").stdout)
+              for path in built.repo.git("ls-tree", "-r", "--name-only", "refs/runr/ledger",
+                                         "--", f"{run_dir(run['run_id'])}/events/").stdout.split()]
+    assert [e["actor"] for e in events] == ["agent-7", "reviewer-2"]
+    client.patch(url, json={"status": "finalized/aborted"})
+    assert client.get(url).json()["run"]["transitions"][-1]["actor"] != "reviewer-2"
 
 
 def test_patch_refusals_write_nothing(built: Built, client: httpx.Client) -> None:
