@@ -193,7 +193,7 @@ def plan(spec: Spec) -> tuple[list[CommitPlan], list[RunPlan]]:
             finish_ms=(end + COMMIT_GAP_S // 2) * 1000,
             outcome=None if last else OUTCOMES[w % len(OUTCOMES)],
             window_start=w * spec.run_span,
-            plan_ref=f"plans/task-{w:05d}.md" if w % 2 == 0 else None))
+            plan_ref=f"bench/phase-01/{w:05d}" if w % 2 == 0 else None))
     tree = _initial_tree(spec.files)
     paths = sorted(tree)
     commits = []

@@ -39,6 +39,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from gitrunr import ledger, planning
 from gitrunr.errors import InvalidStateError, NotFoundError, UsageError
+from gitrunr.events import check_lane
 from gitrunr.git import run_git
 from gitrunr.ids import is_run_id, new_id
 from gitrunr.models import (
@@ -154,8 +155,6 @@ def lane_event(move: Move, verb: LaneVerb, *, actor: str, line: str, at: datetim
         from_lane=lane, to_lane=to, reason=reason, evidence=list(evidence),
         review_ref=review_ref, workspace=workspace, run_id=run_id, lease_until=lease_until,
         forced=forced, line=line)
-    from gitrunr.events import check_lane
-
     check_lane(_as_record(move, lane), event)
     move.events.append(event)
     return event

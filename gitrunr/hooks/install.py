@@ -343,11 +343,16 @@ def render_shim(hook: str, python: str, package_dir: str | None = None) -> str:
         if hook == "commit-msg":
             out += [
                 "    # Ledger mode refuses a commit with no provenance (docs/workflow.md):",
-                "    # go on when .runr/runr.toml mentions ledger (read with builtins only).",
+                "    # go on when a line of .runr/runr.toml that is not a comment names mode",
+                "    # and ledger (read with builtins only; Python then parses the file).",
                 "    ledger=",
                 "    if [ -f .runr/runr.toml ]; then",
                 "        while IFS= read -r line || [ -n \"$line\" ]; do",
-                "            case $line in *ledger*) ledger=1; break ;; esac",
+                "            line=${line#\"${line%%[![:space:]]*}\"}  # leading blanks off",
+                "            case $line in",
+                "                \\#*) ;;",
+                "                *mode*ledger*) ledger=1; break ;;",
+                "            esac",
                 "        done < .runr/runr.toml",
                 "    fi",
                 '    [ -n "$ledger" ] || exit 0',

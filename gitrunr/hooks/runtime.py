@@ -122,8 +122,9 @@ def mode(active: dict[str, Any] | None) -> str:
     """The workflow mode that applies (docs/workflow.md): the active run's own, else
     ``[workflow] mode`` of ``.runr/runr.toml``, else flow.
 
-    A file that does not contain the word ``ledger`` cannot set ledger mode, so only
-    such a file is parsed (``tomllib`` costs a few milliseconds to import).
+    A file with no line that names ``mode`` and ``ledger`` outside a comment cannot
+    set ledger mode, so only such a file is parsed (``tomllib`` costs a few
+    milliseconds to import, and the file's header comment mentions ledger).
     """
     own = active.get("mode") if active is not None else None
     if own in ("flow", "ledger"):
@@ -133,7 +134,8 @@ def mode(active: dict[str, Any] | None) -> str:
             raw = f.read()
     except OSError:
         return "flow"
-    if b"ledger" not in raw:
+    if not any(b"mode" in line and b"ledger" in line and not line.lstrip().startswith(b"#")
+               for line in raw.splitlines()):
         return "flow"
     import tomllib
 
