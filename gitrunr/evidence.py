@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from gitrunr import config, ledger, workflow
-from gitrunr.errors import UsageError
+from gitrunr.errors import NotFoundError, UsageError
 from gitrunr.ids import new_id
 from gitrunr.models import EvidenceConfig, EvidenceRecorded, RunSnapshot, utcnow
 from gitrunr.repo import RunrRepo
@@ -116,8 +116,6 @@ def record(repo: RunrRepo, run_id: str, cmd: str, *, task: str | None = None,
     workflow.require_open(repo, snapshot, "attach evidence")
     if task is not None and snapshot.exec_status.tasks and snapshot.plan_ref and task not in [
             t.task for t in snapshot.exec_status.tasks]:
-        from gitrunr.errors import NotFoundError
-
         known = ", ".join(t.task for t in snapshot.exec_status.tasks)
         raise NotFoundError(f"run {run_id} has no task {task!r}; its tasks are {known}")
     settings: EvidenceConfig = config.load(workdir).evidence

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gitrunr import ledger, signing
+from gitrunr import ledger, signing, workflow
 from gitrunr.errors import InvalidStateError, NotFoundError, UsageError
 from gitrunr.events import genesis, signed_bytes
 from gitrunr.ids import new_id
@@ -45,8 +45,6 @@ def update(repo: RunrRepo, run_id: str, task: str, *, percent: int | None = None
         raise UsageError("--note must be one line")
     who = actor or ledger.actor(repo.git)
     signer = signing.signer(repo.workdir or repo.cwd)
-    from gitrunr import workflow
-
     current = ledger.read(repo).run(run_id)
     if current is not None and current.is_open:
         workflow.require_open(repo, current, "take progress updates")

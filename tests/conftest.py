@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,6 +77,36 @@ class GitRepo:
 
     def message(self, rev: str = "HEAD") -> str:
         return self.git("log", "-1", "--format=%B", rev).stdout
+
+
+def refused(proc: subprocess.CompletedProcess[str], code: int) -> str:
+    """Assert ``proc`` exited ``code``, nothing on stdout, one ``error: ...`` line on
+    stderr (so no traceback); return the message after ``error: ``."""
+    assert proc.returncode == code, (proc.args, proc.returncode, proc.stdout, proc.stderr)
+    assert proc.stdout == "", (proc.args, proc.stdout)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), (proc.args, proc.stderr)
+    return lines[0].removeprefix("error: ")
+
+
+def fails(repo: GitRepo, *args: str, code: int, cwd: Path | None = None) -> str:
+    """Run ``git runr ARGS``; it must be refused with ``code`` (see :func:`refused`)."""
+    return refused(repo.runr(*args, check=False, cwd=cwd), code)
+
+
+def written(repo: GitRepo) -> dict[str, Any]:
+    """What a command could have written: every ref (the ledger, the notes, branches),
+    the work tree, and the files of ``.git/runr`` (the active run) with their contents.
+    Equal before and after a refused command: it wrote nothing."""
+    runr_dir = repo.path / ".git" / "runr"
+    files = {p.relative_to(runr_dir).as_posix(): p.read_bytes()
+             for p in sorted(runr_dir.rglob("*")) if p.is_file() and p.suffix != ".lock"} \
+        if runr_dir.exists() else {}
+    return {
+        "refs": repo.git("for-each-ref").stdout,
+        "work_tree": repo.git("status", "--porcelain", "--untracked-files=all").stdout,
+        "runr": files,
+    }
 
 
 def run_all(commands: Sequence[tuple[Sequence[str], Path]], env: dict[str, str] | None = None,

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -36,7 +35,7 @@ from gitrunr.cli import cli
 from gitrunr.events import genesis, update_hash
 from gitrunr.models import LANE_EDGES, TERMINAL_LANES, LaneChanged, ProgressUpdated
 from gitrunr.repo import open_repo
-from tests.conftest import GitRepo, run_all
+from tests.conftest import GitRepo, fails, refused, run_all, written
 from tests.fixtures.repos.plans import path_of, summary_of
 
 OWNER = "owner <owner@example.com>"
@@ -135,33 +134,10 @@ def prepare_start(repo: GitRepo, ref: str, actor: str = OWNER, cwd: Path | None 
     return prepare(repo, "run", "start", ref, "--actor", actor, cwd=cwd).strip()
 
 
-def refused(proc: subprocess.CompletedProcess[str], code: int) -> str:
-    """Assert ``proc`` exited ``code`` printing nothing on stdout and one line
-    ``error: ...`` on stderr; return the message after ``error: ``."""
-    assert proc.returncode == code, (proc.args, proc.returncode, proc.stdout, proc.stderr)
-    assert proc.stdout == "", (proc.args, proc.stdout)
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), (proc.args, proc.stderr)
-    return lines[0].removeprefix("error: ")
 
 
-def fails(repo: GitRepo, *args: str, code: int, cwd: Path | None = None) -> str:
-    """Run ``git runr ARGS``; it must be refused with ``code`` (see :func:`refused`)."""
-    return refused(repo.runr(*args, check=False, cwd=cwd), code)
 
 
-def written(repo: GitRepo) -> dict[str, Any]:
-    """What a command could write: every ref (the ledger, the notes, branches), the
-    work tree, and the files under ``.git/runr`` (the worktree's active run)."""
-    runr_dir = repo.path / ".git" / "runr"
-    files = {p.relative_to(runr_dir).as_posix(): p.read_bytes()
-             for p in sorted(runr_dir.rglob("*")) if p.is_file() and p.suffix != ".lock"} \
-        if runr_dir.exists() else {}
-    return {
-        "refs": repo.git("for-each-ref").stdout,
-        "work_tree": repo.git("status", "--porcelain", "--untracked-files=all").stdout,
-        "runr": files,
-    }
 
 
 Case = tuple[Sequence[str], int, str]

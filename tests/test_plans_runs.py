@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from toon_format import decode
 
-from tests.conftest import AUTHOR_EMAIL, AUTHOR_NAME, GitRepo
+from tests.conftest import AUTHOR_EMAIL, AUTHOR_NAME, GitRepo, fails, written
 from tests.fixtures.repos.plans import (
     F1_03,
     F1_03_CRITERIA,
@@ -114,30 +114,8 @@ def checkpoint(repo: GitRepo, subject: str) -> str:
     return repo.commit(subject, {f"work/{slug}.txt": subject + "\n"})
 
 
-def fails(repo: GitRepo, *args: str, code: int) -> str:
-    """Run ``git runr ARGS``; assert it exits ``code`` with nothing on stdout and one
-    line ``error: ...`` on stderr, no traceback. Returns the message after ``error: ``."""
-    proc = repo.runr(*args, check=False)
-    assert proc.returncode == code, (args, proc.returncode, proc.stderr)
-    assert proc.stdout == "", (args, proc.stdout)
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), (args, proc.stderr)
-    return lines[0].removeprefix("error: ")
 
 
-def written(repo: GitRepo) -> dict[str, Any]:
-    """What a command could have written: every ref (the ledger, the notes), the work
-    tree, and the files of ``.git/runr`` (the active run) with their contents."""
-    runr_dir = repo.path / ".git" / "runr"
-    files = {p.relative_to(runr_dir).as_posix(): p.read_bytes()
-             for p in sorted(runr_dir.rglob("*")) if p.is_file() and p.suffix != ".lock"} \
-        if runr_dir.exists() else {}
-    return {
-        "refs": repo.git("for-each-ref").stdout,
-        "work_tree": repo.git("status", "--porcelain", "--untracked-files=all").stdout,
-        "runr": files,
-    }
 
 
 def brief(status: dict[str, Any], ref: str) -> dict[str, Any]:

@@ -29,7 +29,8 @@ import pytest
 from click.testing import CliRunner
 
 from gitrunr.cli import cli
-from tests.conftest import GitRepo, run_all
+from tests.conftest import GitRepo, fails, refused, run_all
+from tests.conftest import written as written_elsewhere
 
 RUN_ID = re.compile(r"run-[0-9a-z]{4,40}")
 LEDGER = "refs/runr/ledger"
@@ -126,35 +127,15 @@ def trailer_keys(repo: GitRepo, rev: str = "HEAD") -> list[str]:
     return [line.split(":", 1)[0] for line in out.splitlines() if line.strip()]
 
 
-def refused(proc: subprocess.CompletedProcess[str], code: int) -> str:
-    """Assert ``proc`` exited ``code``, nothing on stdout, one ``error: ...`` line on
-    stderr (no traceback); return the message after ``error: ``."""
-    assert proc.returncode == code, (proc.args, proc.returncode, proc.stdout, proc.stderr)
-    assert proc.stdout == "", (proc.args, proc.stdout)
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), (proc.args, proc.stderr)
-    return lines[0].removeprefix("error: ")
 
 
-def fails(repo: GitRepo, *args: str, code: int, cwd: Path | None = None) -> str:
-    """Run ``git runr ARGS``; it must be refused with ``code`` (see :func:`refused`)."""
-    return refused(repo.runr(*args, check=False, cwd=cwd), code)
 
 
 def written(repo: GitRepo) -> dict[str, Any]:
     """What a command could write: every ref (ledger, notes, branches), the work tree
     and index, the worktrees, and the files of ``.git/runr`` (the active run)."""
-    runr_dir = repo.path / ".git" / "runr"
-    files = {p.relative_to(runr_dir).as_posix(): p.read_bytes()
-             for p in sorted(runr_dir.rglob("*")) if p.is_file() and p.suffix != ".lock"} \
-        if runr_dir.exists() else {}
-    return {
-        "refs": repo.git("for-each-ref").stdout,
-        "head": repo.git("rev-parse", "HEAD").stdout,
-        "work_tree": repo.git("status", "--porcelain", "--untracked-files=all").stdout,
-        "worktrees": repo.git("worktree", "list", "--porcelain").stdout,
-        "runr": files,
-    }
+    return {**written_elsewhere(repo), "head": repo.git("rev-parse", "HEAD").stdout,
+            "worktrees": repo.git("worktree", "list", "--porcelain").stdout}
 
 
 def hook_refusal(proc: subprocess.CompletedProcess[str]) -> str:
